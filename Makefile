@@ -1,0 +1,25 @@
+# Two commands: `make demo` and `make test`. Both create .venv and install what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test test-fast bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## sandbox API -> pmcrm_demo.duckdb -> summary
+	$(BIN)/pmcrm demo
+
+test: $(STAMP)  ## the whole suite, as CI runs it
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)  ## performance benchmarks (not part of the tests)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) pmcrm_demo.duckdb pmcrm.duckdb .pytest_cache

@@ -1,0 +1,180 @@
+"""The `pmcrm` command: a thin layer over `pmcrm.pipeline` and `pmcrm.sandbox`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from pmcrm.declarations import RESOURCES
+from pmcrm.demo import demo_command
+from pmcrm.errors import PmcrmError
+from pmcrm.pipeline import (
+    DEFAULT_DATASET,
+    DEFAULT_DUCKDB_FILE,
+    DEFAULT_PIPELINE,
+    SyncRequest,
+    SyncResult,
+    check_connection,
+    run_sync,
+)
+from pmcrm.redact import install_log_redaction
+from pmcrm.sandbox.command import sandbox_command
+from pmcrm.schema import table_columns
+from pmcrm.settings import resolve_api_key, resolve_base_url
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [part.strip() for part in value.split(",") if part.strip()] if value else None
+
+
+def _fail(message: str, exit_code: int) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(exit_code)
+
+
+def print_summary(result: SyncResult, out: Console = console) -> None:
+    table = Table(title="pmcrm sync", show_footer=True)
+    table.add_column("table", footer="total")
+    table.add_column("rows", justify="right", footer=str(sum(result.rows.values())))
+    for name in sorted(result.rows):
+        table.add_row(name, str(result.rows[name]))
+    out.print(table)
+    retries = ", ".join(f"{reason}: {n}" for reason, n in sorted(result.stats.retries.items()))
+    out.print(
+        f"requests: {result.stats.requests}   retries: {result.stats.total_retries}"
+        + (f" ({retries})" if retries else "")
+        + f"   duration: {result.duration:.1f} s",
+        highlight=False,
+    )
+    if result.stats.bad_values:
+        kept = ", ".join(f"{col}: {n}" for col, n in sorted(result.stats.bad_values.items()))
+        out.print(f"[yellow]values that did not fit their column (kept in *__v_text): {kept}[/]")
+
+
+def _finish(result: SyncResult) -> None:
+    print_summary(result, err_console if not result.ok else console)
+    if not result.ok:
+        _fail(f"sync failed: {result.error}", result.exit_code)
+    console.print("[bold green]sync complete[/]")
+
+
+def connection_options(func):
+    func = click.option("--base-url", help="API base URL, e.g. https://api.example.com (or PMCRM_BASE_URL).")(func)
+    func = click.option("--api-key", help="API key (or PMCRM_API_KEY, or dlt secrets). Never printed.")(func)
+    func = click.option("--path-prefix", default="", help="Segment between the API version and the module, e.g. 'acme' -> /v1/acme/task/...")(func)
+    return func
+
+
+@click.group()
+@click.option("--log-level", default="WARNING", show_default=True, help="Python log level (secrets are masked at every level).")
+def main(log_level: str) -> None:
+    """Sync a project-management + CRM platform's API into a database (via dlt).
+
+    \b
+    Example:
+      pmcrm demo                               # sandbox API -> pmcrm_demo.duckdb
+      pmcrm sync --base-url https://api.example.com --api-key $KEY
+    """
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
+
+
+@main.command()
+@connection_options
+@click.option("--resources", help="Comma-separated resource names (default: all 36).")
+@click.option("--destination", default="duckdb", show_default=True, help="Any dlt destination name (credentials from dlt config).")
+@click.option("--duckdb-file", default=DEFAULT_DUCKDB_FILE, show_default=True, help="DuckDB file for --destination duckdb.")
+@click.option("--dataset", default=DEFAULT_DATASET, show_default=True, help="Dataset (schema) name in the destination.")
+@click.option("--pipeline-name", default=DEFAULT_PIPELINE, show_default=True, help="dlt pipeline name (keeps state).")
+@click.option("--timezone", default="UTC", show_default=True, help="The account's time zone: API timestamps carry none.")
+@click.option("--keep-api-names", is_flag=True, help="Keep crm_account_id/crm_company_id instead of customer_id.")
+@click.option("--concurrency", default=8, show_default=True, help="Requests in flight at most.")
+@click.option("--rate-limit", type=float, default=None, help="Requests per second at most (default: no cap).")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for one response.")
+@click.option("--max-attempts", default=5, show_default=True, help="Attempts per request (429/5xx/network/error 13).")
+def sync(base_url, api_key, path_prefix, resources, destination, duckdb_file, dataset, pipeline_name,
+         timezone, keep_api_names, concurrency, rate_limit, timeout, max_attempts) -> None:
+    """Sync all resources (or --resources a,b) into the destination.
+
+    \b
+    Example:
+      pmcrm sync --base-url https://api.example.com --resources tasks,projects
+    Exit code 0 only when every selected resource loaded completely.
+    """
+    try:
+        request = SyncRequest(
+            base_url=resolve_base_url(base_url),
+            api_key=resolve_api_key(api_key),
+            resources=_split(resources),
+            destination=destination,
+            duckdb_file=duckdb_file,
+            dataset=dataset,
+            pipeline_name=pipeline_name,
+            source_options=dict(
+                path_prefix=path_prefix,
+                timezone=timezone,
+                neutral_names=not keep_api_names,
+                concurrency=concurrency,
+                rate_limit=rate_limit,
+                request_timeout=timeout,
+                max_attempts=max_attempts,
+            ),
+        )
+        result = run_sync(request)
+    except (PmcrmError, ValueError) as exc:
+        _fail(str(exc), getattr(exc, "exit_code", 2))
+    _finish(result)
+
+
+@main.command()
+@connection_options
+def check(base_url, api_key, path_prefix) -> None:
+    """One cheap request that proves the base URL and the key work.
+
+    \b
+    Example:
+      PMCRM_API_KEY=... pmcrm check --base-url https://api.example.com
+    """
+    try:
+        result = check_connection(resolve_base_url(base_url), resolve_api_key(api_key), path_prefix)
+    except PmcrmError as exc:
+        _fail(str(exc), exc.exit_code)
+    if not result.ok:
+        _fail(f"check failed: {result.message}", result.exit_code)
+    console.print(f"[bold green]{result.message}[/]", highlight=False)
+
+
+@main.command("resources")
+def list_resources() -> None:
+    """The 36 resources: path, table, write disposition, columns.
+
+    \b
+    Example:
+      pmcrm resources
+    """
+    table = Table(title=f"{len(RESOURCES)} resources")
+    for column in ("resource / table", "path", "page size", "disposition", "key", "cursor", "columns"):
+        table.add_column(column)
+    for spec in RESOURCES:
+        table.add_row(
+            spec.name,
+            spec.path,
+            str(spec.page_size),
+            spec.write_disposition,
+            spec.primary_key or "-",
+            spec.cursor or "-",
+            str(len(table_columns(spec))),
+        )
+    console.print(table)
+
+
+main.add_command(demo_command)
+main.add_command(sandbox_command)

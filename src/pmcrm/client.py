@@ -1,0 +1,242 @@
+"""HTTP for one API account: the retrying session, pacing, and the error envelope.
+
+Retries come from dlt's `Client` (tenacity: 429/5xx, connection errors, timeouts,
+`Retry-After`). On top of it this module adds what the platform needs: its HTTP-200
+error envelope (codes 10/13 are retried, 11/22 stop at once), broken or non-JSON bodies
+(retried, then a clear failure), jitter on the backoff, a shared rate limiter and
+request statistics. Every error message is redacted: the key travels in the URL.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import requests
+from dlt.sources.helpers.requests import Client
+from dlt.sources.helpers.requests.retry import _make_retry
+from dlt.sources.helpers.requests.session import Session
+from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, wait_random
+
+from pmcrm.errors import (
+    AUTH_CODES,
+    RETRYABLE_CODES,
+    ApiError,
+    AuthError,
+    BadResponseError,
+    RequestFailedError,
+)
+from pmcrm.ratelimit import RateLimiter
+from pmcrm.redact import register_secret
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """How hard to try. Worst case for one request with the defaults: 5 attempts,
+    each up to `timeout` (30 s) plus backoff 1+2+4+8 s (+ up to 1 s jitter each)."""
+
+    timeout: float = 30.0
+    connect_timeout: float = 10.0
+    max_attempts: int = 5
+    backoff_factor: float = 1.0
+    max_retry_delay: float = 60.0
+    jitter: float = 1.0
+    concurrency: int = 8
+    rate_limit: float | None = None
+
+
+@dataclass
+class RequestStats:
+    """Thread-safe counters for the run summary."""
+
+    requests: int = 0
+    retries: Counter = field(default_factory=Counter)
+    pages: Counter = field(default_factory=Counter)
+    rows: Counter = field(default_factory=Counter)
+    bad_values: Counter = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, counter: str, key: str = "", amount: int = 1) -> None:
+        with self._lock:
+            if counter == "requests":
+                self.requests += amount
+            else:
+                getattr(self, counter)[key] += amount
+
+    @property
+    def total_retries(self) -> int:
+        return sum(self.retries.values())
+
+
+@dataclass(frozen=True)
+class Page:
+    number: int
+    total: int | None
+    items: list[dict[str, Any]]
+
+
+def parsed_body(response: requests.Response) -> Any:
+    """The JSON body, parsed once and cached on the response (retry checks read it too)."""
+    if not hasattr(response, "_pmcrm_body"):
+        try:
+            response._pmcrm_body = orjson.loads(response.content)
+        except (orjson.JSONDecodeError, requests.RequestException):
+            response._pmcrm_body = None
+    return response._pmcrm_body
+
+
+def _error_envelope(body: Any) -> dict | None:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return body["error"]
+    return None
+
+
+def _retry_reason(response: requests.Response | None, exception: BaseException | None) -> str | None:
+    """Why a response deserves another attempt beyond dlt's defaults, or None."""
+    if response is None or response.status_code != 200:
+        return None
+    body = parsed_body(response)
+    if body is None:
+        return "broken body"
+    error = _error_envelope(body)
+    if error is not None and error.get("error_code") in RETRYABLE_CODES:
+        return f"error {error.get('error_code')}"
+    return None
+
+
+class _PacedAdapter(HTTPAdapter):
+    """Every attempt, first or retry, waits for the shared rate limiter and is counted."""
+
+    def __init__(self, limiter: RateLimiter, stats: RequestStats, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.limiter, self.stats = limiter, stats
+
+    def send(self, request, *args, **kwargs):  # type: ignore[override]
+        self.limiter.acquire()
+        self.stats.add("requests")
+        response = super().send(request, *args, **kwargs)
+        if response.status_code != 429:
+            self.limiter.on_success()
+        return response
+
+
+class _RetryingClient(Client):
+    """dlt's retrying client plus jitter, pacing and a retry counter."""
+
+    def __init__(self, settings: HttpSettings, limiter: RateLimiter, stats: RequestStats):
+        super().__init__(
+            request_timeout=(settings.connect_timeout, settings.timeout),
+            max_connections=max(settings.concurrency, 1) * 2,
+            raise_for_status=False,
+            request_max_attempts=settings.max_attempts,
+            retry_condition=lambda response, exc: _retry_reason(response, exc) is not None,
+            request_backoff_factor=settings.backoff_factor,
+            request_max_retry_delay=settings.max_retry_delay,
+        )
+        self._adapter = _PacedAdapter(limiter, stats, pool_maxsize=max(settings.concurrency, 1) * 2)
+        self._jitter, self._limiter, self._stats = settings.jitter, limiter, stats
+
+    def _make_session(self) -> Session:
+        # Same as dlt's, with jitter added to the wait and a hook before each retry sleep.
+        session = Session(**self._session_kwargs)  # type: ignore[arg-type]
+        session.mount("http://", self._adapter)
+        session.mount("https://", self._adapter)
+        retry = _make_retry(**self._retry_kwargs)
+        retry.wait = retry.wait + wait_random(0, self._jitter)
+        retry.before_sleep = self._before_sleep
+        session.send = retry.wraps(session.send)  # type: ignore[method-assign]
+        return session
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        exception = state.outcome.exception() if state.outcome else None
+        response = None if exception else state.outcome.result()
+        if response is not None and response.status_code == 429:
+            self._limiter.on_throttled(_retry_after_seconds(response))
+            reason = "http 429"
+        elif response is not None:
+            reason = _retry_reason(response, None) or f"http {response.status_code}"
+        else:
+            reason = type(exception).__name__
+        self._stats.add("retries", reason)
+
+
+def _retry_after_seconds(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    return float(value) if value.strip().isdigit() else None
+
+
+class ApiClient:
+    """Fetches pages of list endpoints and turns every failure into a clear PmcrmError."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        settings: HttpSettings | None = None,
+        stats: RequestStats | None = None,
+    ):
+        register_secret(api_key)
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.settings = settings or HttpSettings()
+        self.stats = stats if stats is not None else RequestStats()
+        self.limiter = RateLimiter(self.settings.rate_limit)
+        self._client = _RetryingClient(self.settings, self.limiter, self.stats)
+
+    def fetch_page(
+        self, resource: str, path: str, page: int, limit: int, params: dict[str, Any] | None = None
+    ) -> Page:
+        query = {"api_key": self.api_key, "page": page, "limit": limit, **(params or {})}
+        failure: Exception | None = None
+        try:
+            response = self._client.session.get(self.base_url + path, params=query)
+        except requests.RequestException as exc:
+            # Built outside the except block so the original (URL-bearing) exception
+            # is not chained into tracebacks.
+            failure = RequestFailedError(
+                f"resource '{resource}', page {page}: {type(exc).__name__} after "
+                f"{self.settings.max_attempts} attempts: {exc}"
+            )
+        if failure is not None:
+            raise failure
+        page_obj = self._page_from(response, resource, page)
+        self.stats.add("pages", resource)
+        return page_obj
+
+    def _page_from(self, response: requests.Response, resource: str, page: int) -> Page:
+        attempts = self.settings.max_attempts
+        if response.status_code != 200:
+            raise RequestFailedError(
+                f"resource '{resource}', page {page}: HTTP {response.status_code} "
+                f"after {attempts} attempts"
+            )
+        body = parsed_body(response)
+        if body is None:
+            snippet = response.content[:80].decode("utf-8", "replace")
+            raise BadResponseError(
+                f"resource '{resource}', page {page}: the body is not JSON after "
+                f"{attempts} attempts (starts with {snippet!r})"
+            )
+        error = _error_envelope(body)
+        if error is not None:
+            code = error.get("error_code")
+            message = str(error.get("error_msg", ""))
+            if code in AUTH_CODES:
+                raise AuthError(resource, page, code, message)
+            retried = attempts if code in RETRYABLE_CODES else 1
+            raise ApiError(resource, page, code if isinstance(code, int) else -1, message, retried)
+        envelope = body.get("response") if isinstance(body, dict) else None
+        items = envelope.get("items") if isinstance(envelope, dict) else None
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise BadResponseError(
+                f"resource '{resource}', page {page}: the body has neither 'response.items' "
+                "(a list of objects) nor 'error'"
+            )
+        total = envelope.get("total")
+        if isinstance(total, str) and total.isdigit():
+            total = int(total)
+        return Page(page, total if isinstance(total, int) else None, items)
