@@ -161,16 +161,15 @@ def list_resources() -> None:
       pmcrm resources
     """
     table = Table(title=f"{len(RESOURCES)} resources")
-    for column in ("resource / table", "path", "page size", "disposition", "key", "cursor", "columns"):
+    for column in ("resource / table", "path", "page", "write", "sync", "columns"):
         table.add_column(column)
     for spec in RESOURCES:
         table.add_row(
             spec.name,
             spec.path,
             str(spec.page_size),
-            spec.write_disposition,
-            spec.primary_key or "-",
-            spec.cursor or "-",
+            f"merge on {spec.primary_key}" if spec.primary_key else spec.write_disposition,
+            f"incremental ({spec.cursor})" if spec.cursor else "full",
             str(len(table_columns(spec))),
         )
     console.print(table)

@@ -30,7 +30,8 @@ def print_example_queries(duckdb_file: str, dataset: str, console: Console) -> N
         for title, sql in EXAMPLE_QUERIES.items():
             query = sql.format(ds=dataset)
             cursor = connection.execute(query)
-            table = Table(title=title, caption=" ".join(query.split()), caption_justify="left")
+            console.print(f"\n[bold]{title}[/]\n[dim]{' '.join(query.split())}[/]", highlight=False)
+            table = Table()
             for column in cursor.description:
                 table.add_column(column[0])
             for row in cursor.fetchall():

@@ -51,10 +51,20 @@ class _Pass:
 class EndpointReader:
     """Yields the pages of one endpoint, each with only rows not yet yielded."""
 
-    def __init__(self, resource: str, limit: int, fetch: FetchPage, executor: Executor, window: int):
+    def __init__(
+        self,
+        resource: str,
+        limit: int,
+        fetch: FetchPage,
+        executor: Executor,
+        window: int,
+        stop_after: Callable[[Page], bool] | None = None,
+    ):
         self.resource, self.limit, self.fetch = resource, limit, fetch
         self.executor, self.window = executor, max(window, 1)
+        self.stop_after = stop_after
         self.passes = 0
+        self.stopped_early = False
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
         seen: set = set()
@@ -74,6 +84,9 @@ class EndpointReader:
                     current.totals.add(page.total)
                 if fresh:
                     yield fresh
+                if self.stop_after is not None and self.stop_after(page):
+                    self.stopped_early = True  # the caller asked for a partial read
+                    return
             if not current.totals or current.consistent():
                 return
             if self.passes >= MAX_READ_PASSES:

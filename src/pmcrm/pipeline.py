@@ -14,6 +14,7 @@ from dlt.common.destination import Destination
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pmcrm.client import RequestStats
+from pmcrm.deletions import DeletionMode, ReadLedger, apply_deletions
 from pmcrm.errors import PmcrmError
 from pmcrm.redact import redact, register_secret
 from pmcrm.source import pmcrm_source
@@ -35,6 +36,8 @@ class SyncRequest:
     dataset: str = DEFAULT_DATASET
     pipeline_name: str = DEFAULT_PIPELINE
     pipelines_dir: str | None = None
+    full_refresh: bool = False
+    deletions: DeletionMode = "mark"
     source_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -46,6 +49,8 @@ class SyncResult:
     rows: dict[str, int]
     error: str | None = None
     exit_code: int = 0
+    deleted: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def make_destination(name: str, duckdb_file: str = DEFAULT_DUCKDB_FILE) -> Any:
@@ -56,10 +61,17 @@ def make_destination(name: str, duckdb_file: str = DEFAULT_DUCKDB_FILE) -> Any:
     return Destination.from_reference(name)
 
 
+# Formats that keep '' distinct from NULL and load fast, best first. Postgres takes
+# parquet only through the optional ADBC driver, and its CSV path turns '' into NULL.
+_PREFERRED_FORMATS = ("parquet", "insert_values")
+
+
 def loader_file_format(destination: Any) -> str | None:
-    """Parquet where the destination takes it: far faster than SQL inserts."""
+    """Parquet where the destination loads it natively: far faster than SQL inserts."""
+    if destination.destination_type.endswith("postgres"):
+        return "insert_values"
     formats = destination.capabilities().supported_loader_file_formats
-    return "parquet" if "parquet" in formats else None
+    return next((f for f in _PREFERRED_FORMATS if f in formats), None)
 
 
 def make_pipeline(request: SyncRequest) -> dlt.Pipeline:
@@ -82,10 +94,21 @@ def find_pmcrm_error(exc: BaseException) -> PmcrmError | None:
     return None
 
 
+def supports_sql(pipeline: dlt.Pipeline) -> bool:
+    return not pipeline.destination.destination_type.endswith("filesystem")
+
+
+def discard_failed_run(pipeline: dlt.Pipeline) -> None:
+    """Forget a failed run's pending packages and local state: the next run restores
+    state from the destination, i.e. from the last load that fully succeeded, so no
+    incremental cursor moves past data that was not loaded."""
+    pipeline.drop()
+
+
 def run_sync(request: SyncRequest) -> SyncResult:
-    """Extract, normalize and load; never reports success after an error."""
+    """Extract, normalize, load, then handle deletions; never reports success after an error."""
     register_secret(request.api_key)
-    stats = RequestStats()
+    stats, ledger = RequestStats(), ReadLedger()
     started = time.monotonic()
     pipeline = make_pipeline(request)
     source = pmcrm_source(
@@ -93,11 +116,25 @@ def run_sync(request: SyncRequest) -> SyncResult:
         api_key=request.api_key,
         resources=list(request.resources) if request.resources else None,
         stats=stats,
+        ledger=ledger,
+        track_deletions=request.deletions != "keep",
         **request.source_options,
     )
+    file_format = loader_file_format(pipeline.destination)
+    notes: list[str] = []
     try:
-        pipeline.run(source, loader_file_format=loader_file_format(pipeline.destination))
+        pipeline.run(
+            source,
+            loader_file_format=file_format,
+            refresh="drop_resources" if request.full_refresh else None,
+        )
+        deleted: dict[str, int] = {}
+        if supports_sql(pipeline):
+            deleted = apply_deletions(pipeline, ledger, request.deletions, file_format)
+        elif request.deletions != "keep":
+            notes.append("deletions not applied: the destination has no SQL")
     except PipelineStepFailed as exc:
+        discard_failed_run(pipeline)
         cause = find_pmcrm_error(exc)
         message = str(cause) if cause else f"{exc.step} failed: {exc.exception}"
         return SyncResult(
@@ -108,7 +145,7 @@ def run_sync(request: SyncRequest) -> SyncResult:
             error=redact(message),
             exit_code=cause.exit_code if cause else 1,
         )
-    return SyncResult(True, time.monotonic() - started, stats, dict(stats.rows))
+    return SyncResult(True, time.monotonic() - started, stats, dict(stats.rows), deleted=deleted, notes=notes)
 
 
 @dataclass

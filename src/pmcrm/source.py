@@ -9,14 +9,24 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Iterator, Optional, Sequence
 
 import dlt
 import pyarrow as pa
 
-from pmcrm.client import ApiClient, HttpSettings, RequestStats
+from pmcrm.client import ApiClient, HttpSettings, Page, RequestStats
 from pmcrm.convert import PageConverter
 from pmcrm.declarations import RESOURCES, RESOURCES_BY_NAME, ResourceSpec
+from pmcrm.deletions import ReadLedger, deleted_at_column
+from pmcrm.incremental import (
+    DEFAULT_OVERLAP_SECONDS,
+    ServerFilter,
+    cursor_for,
+    parse_start_date,
+    read_since,
+    to_api_time,
+)
 from pmcrm.pages import EndpointReader
 from pmcrm.schema import table_columns
 
@@ -25,11 +35,16 @@ SOURCE_NAME = "pmcrm"
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """How rows are shaped on the way in (shared by all resources)."""
+    """How rows are read and shaped on the way in (shared by all resources)."""
 
     path_prefix: str = ""
     timezone: str = "UTC"
     neutral_names: bool = True
+    incremental: bool = True
+    start_date: datetime | None = None
+    overlap_seconds: float = DEFAULT_OVERLAP_SECONDS
+    server_filter: ServerFilter | None = None
+    track_deletions: bool = True
 
 
 def api_path(spec: ResourceSpec, path_prefix: str = "") -> str:
@@ -53,37 +68,81 @@ def select_resources(names: Sequence[str] | None) -> list[ResourceSpec]:
     return [RESOURCES_BY_NAME[name] for name in names]
 
 
-def _resource(spec: ResourceSpec, client: ApiClient, pool: ThreadPoolExecutor, options: ReadOptions):
-    converter = PageConverter(spec, options.neutral_names, options.timezone)
-    path = api_path(spec, options.path_prefix)
+def is_incremental(spec: ResourceSpec, options: ReadOptions) -> bool:
+    return options.incremental and spec.cursor is not None
 
-    def read() -> Iterator[pa.Table]:
+
+class _ResourceRun:
+    """Reads one resource for one run: request params, early stop, rows, ids seen."""
+
+    def __init__(self, spec: ResourceSpec, client: ApiClient, pool: ThreadPoolExecutor,
+                 options: ReadOptions, ledger: ReadLedger):
+        self.spec, self.client, self.pool, self.options, self.ledger = spec, client, pool, options, ledger
+        self.converter = PageConverter(spec, options.neutral_names, options.timezone)
+        self.path = api_path(spec, options.path_prefix)
+
+    def tables(self, since: datetime | None) -> Iterator[pa.Table]:
+        server = self.options.server_filter if since is not None else None
+        params = server.params(since, self.options.timezone) if server else {}
         reader = EndpointReader(
-            spec.name,
-            spec.page_size,
-            lambda page: client.fetch_page(spec.name, path, page, spec.page_size),
-            pool,
-            window=client.settings.concurrency,
+            self.spec.name,
+            self.spec.page_size,
+            lambda number: self.client.fetch_page(self.spec.name, self.path, number, self.spec.page_size, params),
+            self.pool,
+            window=self.client.settings.concurrency,
+            stop_after=self._older_than(since) if server and server.newest_first and not server.since_param else None,
         )
-        loaded = 0
+        ids: list = []
         for number, items in enumerate(reader, start=1):
-            converted = converter(items, page=number)
-            client.stats.add("rows", spec.name, len(items))
+            converted = self.converter(items, page=number)
+            self.client.stats.add("rows", self.spec.name, len(items))
             for bad in converted.bad_values:
-                client.stats.add("bad_values", f"{bad.resource}.{bad.column}")
-            loaded += len(items)
+                self.client.stats.add("bad_values", f"{bad.resource}.{bad.column}")
+            ids.extend(item.get("id") for item in items)
             yield converted.table
-        if loaded == 0:
-            yield converter.empty_table()  # so an empty endpoint still has its table
+        if not ids:
+            yield self.converter.empty_table()  # so an empty endpoint still has its table
+        complete = not reader.stopped_early and not (server and server.since_param)
+        if complete and self.spec.write_disposition == "merge" and self.options.track_deletions:
+            self.ledger.record_complete(self.spec.name, ids)
 
-    return dlt.resource(
-        read,
+    def _older_than(self, since: datetime):
+        """With newest-first order: stop after the page whose oldest row predates `since`."""
+        boundary = to_api_time(since, self.options.timezone)
+        cursor = self.spec.cursor
+
+        def page_reaches_boundary(page: Page) -> bool:
+            stamps = [item.get(cursor) for item in page.items]
+            stamps = [s for s in stamps if isinstance(s, str) and s[:4] not in ("", "0000")]
+            return bool(stamps) and min(stamps) < boundary
+
+        return page_reaches_boundary
+
+
+def _resource(spec: ResourceSpec, run: _ResourceRun, options: ReadOptions):
+    columns = table_columns(spec, options.neutral_names)
+    if spec.write_disposition == "merge" and options.track_deletions:
+        columns[deleted_at_column()["name"]] = deleted_at_column()
+    hints = dict(
         name=spec.name,
         write_disposition=spec.write_disposition,
         primary_key=spec.primary_key,
-        columns=table_columns(spec, options.neutral_names),
+        columns=columns,
         parallelized=True,
     )
+    if not is_incremental(spec, options):
+
+        def all_tables() -> Iterator[pa.Table]:
+            yield from run.tables(since=None)
+
+        return dlt.resource(all_tables, **hints)
+
+    def incremental_tables(
+        updated=cursor_for(spec.cursor, options.start_date, options.overlap_seconds),
+    ) -> Iterator[pa.Table]:
+        yield from run.tables(since=read_since(updated))
+
+    return dlt.resource(incremental_tables, **hints)
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
@@ -94,19 +153,31 @@ def pmcrm_source(
     path_prefix: str = "",
     timezone: str = "UTC",
     neutral_names: bool = True,
+    incremental: bool = True,
+    start_date: str | None = None,
+    overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
+    server_filter: str | None = None,
+    server_sort: str | None = None,
+    track_deletions: bool = True,
     concurrency: int = 8,
     rate_limit: float | None = None,
     request_timeout: float = 30.0,
     max_attempts: int = 5,
     backoff_factor: float = 1.0,
     stats: Optional[RequestStats] = None,
+    ledger: Optional[ReadLedger] = None,
 ) -> Any:
     """All 36 resources of the platform (or `resources`), typed and ready to load.
 
     `timezone` is the account's time zone, used to read the API's naive timestamps;
     `neutral_names=False` keeps the API's own column names (crm_account_id, ...);
+    `incremental` keeps a cursor per resource with an update timestamp (`start_date`
+    bounds the first run; `overlap_seconds` re-reads a window to be safe);
+    `server_filter`/`server_sort` declare the deployment's filter syntax, e.g.
+    'updated_since' and 'sort=updated_asc' (off by default);
     `concurrency` bounds requests in flight; `rate_limit` caps requests per second.
-    Pass a `RequestStats` as `stats` to read the run's requests, retries and rows.
+    Pass a `RequestStats` as `stats` to read the run's requests, retries and rows, and a
+    `ReadLedger` as `ledger` to learn which resources were read completely (deletions).
     """
     settings = HttpSettings(
         timeout=request_timeout,
@@ -117,6 +188,18 @@ def pmcrm_source(
     )
     client = ApiClient(base_url, api_key, settings, stats)
     pool = ThreadPoolExecutor(max_workers=max(concurrency, 1), thread_name_prefix="pmcrm-page")
-    options = ReadOptions(path_prefix, timezone, neutral_names)
-    return [_resource(spec, client, pool, options) for spec in select_resources(resources)]
-
+    options = ReadOptions(
+        path_prefix=path_prefix,
+        timezone=timezone,
+        neutral_names=neutral_names,
+        incremental=incremental,
+        start_date=parse_start_date(start_date, timezone),
+        overlap_seconds=overlap_seconds,
+        server_filter=ServerFilter.parse(server_filter, server_sort),
+        track_deletions=track_deletions,
+    )
+    ledger = ledger if ledger is not None else ReadLedger()
+    return [
+        _resource(spec, _ResourceRun(spec, client, pool, options, ledger), options)
+        for spec in select_resources(resources)
+    ]

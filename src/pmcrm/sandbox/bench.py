@@ -1,0 +1,59 @@
+"""Pages per second the sandbox serves to one keep-alive client (the number in server.py).
+
+    python -m pmcrm.sandbox.bench --rows 20000 --resource tasks --pages 4000 --repeat 5
+
+Starts a sandbox (in this process, or with ``--separate-process`` in a child
+process), walks every page once to render and cache it, then times ``--pages``
+requests cycling over them with one ``http.client`` connection that reads each
+body whole without parsing it: the client's JSON work is not the server's.
+Prints the median of ``--repeat`` runs.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import click
+
+from .client import SandboxClient
+from .server import Sandbox, SandboxProcess
+
+
+def pages_per_second(base_url: str, api_key: str, path: str, pages: int, limit: int = 100) -> tuple[float, int]:
+    """Time ``pages`` sequential GETs over one connection; return (pages/s, mean bytes per page)."""
+    client = SandboxClient(base_url, api_key)
+    sizes = []
+    while (reply := client.get(path, page=len(sizes) + 1, limit=limit)).body[:80].find(b'"count":0') < 0:
+        sizes.append(len(reply.body))  # the warm-up walk renders and caches every page
+    last_page = max(1, len(sizes))
+    started = time.perf_counter()
+    for i in range(pages):
+        reply = client.get(path, page=i % last_page + 1, limit=limit)
+        if reply.status != 200:
+            raise RuntimeError(f"HTTP {reply.status}: {reply.body[:200]!r}")
+    elapsed = time.perf_counter() - started
+    client.close()
+    return pages / elapsed, sum(sizes) // last_page
+
+
+@click.command()
+@click.option("--rows", default=20000, show_default=True, help="Rows of the measured resource.")
+@click.option("--resource", default="tasks", show_default=True)
+@click.option("--pages", default=4000, show_default=True, help="Timed requests per run.")
+@click.option("--repeat", default=3, show_default=True, help="Runs; the median is printed.")
+@click.option("--separate-process", is_flag=True, help="Serve from a child process instead of a thread.")
+def main(rows: int, resource: str, pages: int, repeat: int, separate_process: bool) -> None:
+    runner = SandboxProcess if separate_process else Sandbox
+    with runner(rows_per_resource={resource: rows}, rows=10) as sandbox:
+        from .catalog import load_catalog
+        path = load_catalog().path_of(resource)
+        runs = [pages_per_second(sandbox.base_url, sandbox.api_key, path, pages) for _ in range(repeat)]
+    rates = [rate for rate, _ in runs]
+    where = "a child process" if separate_process else "a thread of the client's process"
+    click.echo(f"{statistics.median(rates):,.0f} pages/s median of {', '.join(f'{r:,.0f}' for r in rates)} "
+               f"({resource}, 100 rows and ~{runs[0][1] // 1024} KiB per page, server in {where})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""``pmcrm sandbox``: serve the fake platform API in the foreground.
+
+The first line of stdout is the base URL (flushed at once, so a parent process
+can read it); the second says which API key to use. The key itself is printed
+only when it is the documented default: a key given with ``--api-key`` is never
+echoed.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import fields
+
+import click
+
+from .catalog import load_catalog
+from .faults import DEFAULT_API_KEY, FAULT_KINDS, SandboxOptions
+
+DEFAULTS = {spec.name: spec.default for spec in fields(SandboxOptions)}
+
+
+def parse_rows_for(ctx, param, values: tuple[str, ...]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in values:
+        name, _, count = item.partition("=")
+        if not name or not count.isdigit():
+            raise click.BadParameter(f"expected RESOURCE=N, got {item!r}")
+        counts[name] = int(count)
+    return counts
+
+
+def parse_fault_kinds(ctx, param, value: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in value.split(",") if k.strip())
+    unknown = set(kinds) - set(FAULT_KINDS)
+    if unknown:
+        raise click.BadParameter(f"unknown {sorted(unknown)}; choose from {', '.join(FAULT_KINDS)}")
+    return kinds
+
+
+@click.command("sandbox")
+@click.option("--host", default=DEFAULTS["host"], show_default=True, help="Address to bind (keep it on loopback).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--seed", default=DEFAULTS["seed"], show_default=True, type=int, help="Same seed, same data.")
+@click.option("--rows", default=DEFAULTS["rows"], show_default=True, type=click.IntRange(0),
+              help="Rows per path.")
+@click.option("--rows-for", "rows_per_resource", multiple=True, metavar="RESOURCE=N", callback=parse_rows_for,
+              help="Rows for one resource (name or path); repeatable.")
+@click.option("--api-key", default=None, help="The key clients must send [default: the documented demo key].")
+@click.option("--max-page-size", default=DEFAULTS["max_page_size"], show_default=True, type=click.IntRange(1),
+              help="Larger limits are clamped to this.")
+@click.option("--latency", default=DEFAULTS["latency"], show_default=True, type=click.FloatRange(0),
+              help="Seconds added to each request.")
+@click.option("--rate-limit", default=DEFAULTS["rate_limit"], show_default=True, type=click.FloatRange(0),
+              help="Requests per second per key before HTTP 429 (0: unlimited).")
+@click.option("--fault-rate", default=DEFAULTS["fault_rate"], show_default=True, type=click.FloatRange(0, 1),
+              help="Share of list requests that fail.")
+@click.option("--fault-kinds", default=",".join(FAULT_KINDS), show_default=True, callback=parse_fault_kinds,
+              help="Comma-separated failures to draw from.")
+@click.option("--stall-seconds", default=DEFAULTS["stall_seconds"], show_default=True, type=click.FloatRange(0),
+              help="How long a 'stall' fault holds the connection.")
+@click.option("--mutate-while-paging", default=DEFAULTS["mutate_while_paging"], show_default=True,
+              type=click.FloatRange(0, 1), help="Share of a path's rows changed after each page served.")
+@click.option("--server-filter/--no-server-filter", default=DEFAULTS["server_filter"], show_default=True,
+              help="Accept updated_since= and sort= on list requests.")
+def sandbox_command(api_key: str | None, **knobs) -> None:
+    """Serve a fast, faithful fake of the platform's REST API on loopback."""
+    from .server import serve_forever  # aiohttp loads only when serving
+
+    try:
+        options = SandboxOptions(api_key=api_key or DEFAULT_API_KEY, **knobs)
+    except ValueError as problem:
+        raise click.UsageError(str(problem)) from problem
+
+    def announce(base_url: str) -> None:
+        click.echo(base_url)
+        if api_key is None:
+            click.echo(f"api key: {DEFAULT_API_KEY} (the default; choose your own with --api-key)")
+        else:
+            click.echo("api key: the one given with --api-key")
+        sys.stdout.flush()
+        catalog = load_catalog()
+        click.echo(f"serving {len(catalog.resources)} resources on {len(catalog.paths)} paths, "
+                   f"{options.rows} rows per path, seed {options.seed}; Ctrl+C stops", err=True)
+
+    serve_forever(options, announce)

@@ -1,0 +1,58 @@
+"""Shared fixtures: a sandbox API per module, an isolated dlt folder per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from pmcrm.pipeline import SyncRequest, make_pipeline, run_sync
+from pmcrm.sandbox import Sandbox, SandboxOptions
+
+# Small, odd sizes exercise short last pages; one empty resource and exact multiples too.
+ROWS_FOR = {"loss_reason": 0, "emails": 100, "tasks": 300, "st_projects_users": 120, "invoice_items": 257}
+
+
+@pytest.fixture(autouse=True)
+def isolated_dlt(tmp_path, monkeypatch):
+    """Each test gets its own dlt data folder and working directory."""
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    monkeypatch.chdir(tmp_path)
+    for name in ("PMCRM_API_KEY", "PMCRM_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with Sandbox(SandboxOptions(seed=7, rows=61, rows_per_resource=ROWS_FOR)) as api:
+        yield api
+
+
+def sync_request(api, tmp_path, **overrides) -> SyncRequest:
+    fields = dict(
+        base_url=api.base_url,
+        api_key=api.api_key,
+        duckdb_file=str(tmp_path / "test.duckdb"),
+        pipelines_dir=str(tmp_path / "pipelines"),
+        pipeline_name="pmcrm_test",
+    )
+    fields.update(overrides)
+    return SyncRequest(**fields)
+
+
+@pytest.fixture
+def sync(sandbox, tmp_path):
+    """Run a sync against the module's sandbox; returns (result, pipeline)."""
+
+    def run(**overrides):
+        request = sync_request(sandbox, tmp_path, **overrides)
+        result = run_sync(request)
+        return result, make_pipeline(request)
+
+    return run
+
+
+def unique_schema(prefix: str = "pmcrm_test") -> str:
+    return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"

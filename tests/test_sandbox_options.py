@@ -1,0 +1,76 @@
+"""SandboxOptions: sizes, page size and key; every knob off by default; the CLI says the same."""
+
+from __future__ import annotations
+
+import pytest
+
+from pmcrm.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions
+from pmcrm.sandbox.catalog import load_catalog
+from pmcrm.sandbox.client import SandboxClient
+from pmcrm.sandbox.command import sandbox_command
+
+CATALOG = load_catalog()
+
+
+def test_every_knob_is_off_by_default():
+    options = SandboxOptions()
+    assert (options.latency, options.rate_limit, options.fault_rate, options.mutate_while_paging) == (0, 0, 0, 0)
+    assert options.server_filter is False
+    assert options.api_key == DEFAULT_API_KEY
+    assert (options.host, options.port, options.max_page_size) == ("127.0.0.1", 0, 100)
+
+
+def test_rows_per_resource_takes_names_or_paths_and_overrides_the_default():
+    with Sandbox(rows=12, rows_per_resource={"tasks": 30, "/v1/crm/lead/list": 0, "st_projects_users": 5}) as api:
+        client = SandboxClient(api.base_url, api.api_key)
+        totals = {p: client.page(p, limit=1)["total"] for p in CATALOG.paths}
+    assert totals.pop(CATALOG.path_of("tasks")) == 30
+    assert totals.pop(CATALOG.path_of("lead")) == 0
+    assert totals.pop(CATALOG.path_of("project_observers")) == 5, "one dataset per path"
+    assert set(totals.values()) == {12}
+
+
+@pytest.mark.parametrize("rows_per_resource", [{"no_such_resource": 3}, {"st_projects_users": 3, "project_observers": 4}])
+def test_unknown_or_conflicting_row_counts_are_refused(rows_per_resource):
+    with pytest.raises((KeyError, ValueError)):
+        Sandbox(rows_per_resource=rows_per_resource).truth("tasks")
+
+
+def test_max_page_size_clamps_the_limit():
+    with Sandbox(rows=40, max_page_size=15) as api:
+        client = SandboxClient(api.base_url, api.api_key)
+        assert client.page("/v1/task/tasks/list", limit=100)["count"] == 15
+        assert client.page("/v1/task/tasks/list", limit=10)["count"] == 10
+
+
+def test_a_chosen_api_key_replaces_the_default():
+    with Sandbox(rows=5, api_key="my-own-key") as api:
+        assert api.api_key == "my-own-key"
+        client = SandboxClient(api.base_url, DEFAULT_API_KEY)
+        assert client.get("/v1/task/tasks/list").json()["error"]["error_code"] == 11
+        client.api_key = "my-own-key"
+        assert "response" in client.get("/v1/task/tasks/list").json()
+
+
+def test_base_url_has_no_trailing_slash_and_binds_loopback():
+    with Sandbox(rows=1) as api:
+        assert api.base_url.startswith("http://127.0.0.1:") and not api.base_url.endswith("/")
+    with pytest.raises(RuntimeError):
+        api.base_url
+
+
+@pytest.mark.parametrize("bad", [dict(fault_rate=1.5), dict(fault_kinds=("meteor",)), dict(rows=-1),
+                                 dict(max_page_size=0), dict(latency=-1), dict(api_key=""),
+                                 dict(mutate_while_paging=2)])
+def test_impossible_options_are_refused(bad):
+    with pytest.raises(ValueError):
+        SandboxOptions(**bad)
+
+
+def test_options_round_trip_through_the_command_line_flags():
+    options = SandboxOptions(seed=5, rows=77, rows_per_resource={"tasks": 9}, api_key="k", max_page_size=50,
+                             latency=0.25, rate_limit=3.5, fault_rate=0.2, fault_kinds=("cut", "http503"),
+                             stall_seconds=2.0, mutate_while_paging=0.1, server_filter=True, port=0)
+    context = sandbox_command.make_context("sandbox", options.to_cli_args())
+    params = dict(context.params)
+    assert SandboxOptions(**params) == options

@@ -1,0 +1,63 @@
+"""rate_limit: above N requests per second per key the API answers HTTP 429 with Retry-After."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pmcrm.sandbox import Sandbox, SandboxOptions
+from pmcrm.sandbox.client import SandboxClient
+from pmcrm.sandbox.faults import RateLimiter
+
+TASKS = "/v1/task/tasks/list"
+
+
+@pytest.fixture(scope="module")
+def api():
+    with Sandbox(SandboxOptions(rows=20, rate_limit=2)) as sandbox:
+        yield sandbox
+
+
+def test_a_burst_above_the_limit_gets_429_with_retry_after_in_whole_seconds(api):
+    client = SandboxClient(api.base_url, api.api_key)
+    api.reset_stats()
+    replies = [client.get(TASKS, page=1) for _ in range(6)]
+    statuses = [reply.status for reply in replies]
+    assert statuses[:2] == [200, 200], "a burst of one second's worth passes"
+    limited = [reply for reply in replies if reply.status == 429]
+    assert limited, statuses
+    for reply in limited:
+        assert reply.headers["retry-after"].isdigit() and int(reply.headers["retry-after"]) >= 1
+        reply.json()  # the body is JSON
+    assert api.stats()["rate_limited"] == len(limited)
+
+
+def test_waiting_retry_after_lets_the_request_through(api):
+    client = SandboxClient(api.base_url, api.api_key)
+    reply = client.get(TASKS, page=1)
+    while reply.status == 429:
+        time.sleep(int(reply.headers["retry-after"]))
+        reply = client.get(TASKS, page=1)
+    assert reply.status == 200 and "response" in reply.json()
+
+
+def test_the_limit_is_counted_per_key_and_a_wrong_key_is_refused_before_counting():
+    limiter = RateLimiter(rate=1, clock=lambda: 100.0)
+    assert limiter.retry_after("a") is None
+    assert limiter.retry_after("a") == 1
+    assert limiter.retry_after("b") is None, "another key has its own bucket"
+
+
+def test_tokens_come_back_at_the_configured_rate():
+    now = [0.0]
+    limiter = RateLimiter(rate=0.5, clock=lambda: now[0])
+    assert limiter.retry_after("k") is None
+    assert limiter.retry_after("k") == 2, "half a request per second: wait two seconds"
+    now[0] = 2.0
+    assert limiter.retry_after("k") is None
+
+
+def test_rate_limit_zero_means_unlimited():
+    limiter = RateLimiter(rate=0)
+    assert all(limiter.retry_after("k") is None for _ in range(1000))

@@ -1,0 +1,93 @@
+"""End to end against the sandbox: every table equals the API's truth, on DuckDB and on
+PostgreSQL, and re-syncing changes nothing."""
+
+from __future__ import annotations
+
+import psycopg2
+import pytest
+
+from pmcrm.declarations import RESOURCES
+from tests.conftest import unique_schema
+from tests.truth import assert_table_equals_truth, read_table
+
+POSTGRES_URL = "postgresql://postgres:trust@127.0.0.1:5432/test"  # trust auth: any password
+
+
+def postgres_available() -> bool:
+    try:
+        psycopg2.connect(POSTGRES_URL, connect_timeout=3).close()
+        return True
+    except psycopg2.Error:
+        return False
+
+
+def destinations():
+    yield pytest.param({}, id="duckdb")
+    yield pytest.param({"destination": "postgres", "dataset": "POSTGRES"}, id="postgres")
+
+
+@pytest.fixture(params=list(destinations()))
+def destination(request, monkeypatch):
+    overrides = dict(request.param)
+    if overrides.get("destination") == "postgres":
+        if not postgres_available():
+            if __import__("os").environ.get("CI"):
+                pytest.fail("PostgreSQL on 127.0.0.1:5432 is required in CI")
+            pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+        monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", POSTGRES_URL)
+        overrides["dataset"] = unique_schema()
+        yield overrides
+        with psycopg2.connect(POSTGRES_URL) as conn, conn.cursor() as cur:
+            cur.execute(f'DROP SCHEMA IF EXISTS "{overrides["dataset"]}" CASCADE')
+            cur.execute(f'DROP SCHEMA IF EXISTS "{overrides["dataset"]}_staging" CASCADE')
+        return
+    yield overrides
+
+
+def test_all_36_tables_equal_the_api_truth_and_a_second_sync_adds_no_duplicates(sandbox, sync, destination):
+    result, pipeline = sync(**destination)
+    assert result.ok, result.error
+    for spec in RESOURCES:
+        assert_table_equals_truth(pipeline, spec.name, sandbox.truth(spec.name))
+    assert result.rows == {s.name: len(sandbox.truth(s.name)) for s in RESOURCES if sandbox.truth(s.name)}
+
+    again, pipeline = sync(**destination)
+    assert again.ok, again.error
+    for spec in RESOURCES:
+        assert_table_equals_truth(pipeline, spec.name, sandbox.truth(spec.name))
+
+
+def test_only_the_selected_resources_are_synced(sandbox, sync):
+    result, pipeline = sync(resources=["tasks", "pipeline"])
+    assert result.ok and set(result.rows) == {"tasks", "pipeline"}
+    tables = {t for t in pipeline.default_schema.data_table_names() if not t.startswith("_pmcrm")}
+    assert tables == {"tasks", "pipeline"}
+    assert_table_equals_truth(pipeline, "tasks", sandbox.truth("tasks"))
+
+
+def test_an_empty_resource_still_gets_its_table(sandbox, sync):
+    result, pipeline = sync(resources=["loss_reason"])
+    assert result.ok
+    assert read_table(pipeline, "loss_reason") == []
+
+
+def test_api_names_can_be_kept_instead_of_neutral_names(sandbox, sync):
+    result, pipeline = sync(resources=["tasks"], source_options={"neutral_names": False})
+    assert result.ok
+    assert_table_equals_truth(pipeline, "tasks", sandbox.truth("tasks"), neutral_names=False)
+
+
+def test_timestamps_are_read_in_the_named_account_time_zone(sandbox, sync):
+    result, pipeline = sync(resources=["tasks"], source_options={"timezone": "America/New_York"})
+    assert result.ok
+    assert_table_equals_truth(pipeline, "tasks", sandbox.truth("tasks"), tz="America/New_York")
+
+
+def test_a_wrong_key_fails_with_exit_code_2_and_creates_no_tables(sandbox, sync):
+    result, pipeline = sync(api_key="not-the-key")
+    assert not result.ok and result.exit_code == 2
+    assert "API error 11" in result.error and "Check the API key" in result.error
+    assert "not-the-key" not in result.error
+    assert pipeline.default_schema.data_table_names() == [] if pipeline.default_schema_name else True
+    with pytest.raises(Exception):
+        read_table(pipeline, "tasks")
