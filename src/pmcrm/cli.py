@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pmcrm.declarations import RESOURCES
+from pmcrm.deletions import DELETION_MODES
 from pmcrm.demo import demo_command
 from pmcrm.errors import PmcrmError
 from pmcrm.pipeline import (
@@ -43,9 +44,12 @@ def _fail(message: str, exit_code: int) -> None:
 def print_summary(result: SyncResult, out: Console = console) -> None:
     table = Table(title="pmcrm sync", show_footer=True)
     table.add_column("table", footer="total")
-    table.add_column("rows", justify="right", footer=str(sum(result.rows.values())))
-    for name in sorted(result.rows):
-        table.add_row(name, str(result.rows[name]))
+    table.add_column("rows read", justify="right", footer=str(sum(result.rows.values())))
+    table.add_column("rows written", justify="right", footer=str(sum(result.written.values())))
+    table.add_column("deleted", justify="right", footer=str(sum(result.deleted.values())))
+    for name in sorted(set(result.rows) | set(result.written)):
+        table.add_row(name, str(result.rows.get(name, 0)), str(result.written.get(name, 0)),
+                      str(result.deleted.get(name, 0) or ""))
     out.print(table)
     retries = ", ".join(f"{reason}: {n}" for reason, n in sorted(result.stats.retries.items()))
     out.print(
@@ -57,6 +61,8 @@ def print_summary(result: SyncResult, out: Console = console) -> None:
     if result.stats.bad_values:
         kept = ", ".join(f"{col}: {n}" for col, n in sorted(result.stats.bad_values.items()))
         out.print(f"[yellow]values that did not fit their column (kept in *__v_text): {kept}[/]")
+    for note in result.notes:
+        out.print(f"[yellow]{note}[/]")
 
 
 def _finish(result: SyncResult) -> None:
@@ -100,8 +106,16 @@ def main(log_level: str) -> None:
 @click.option("--rate-limit", type=float, default=None, help="Requests per second at most (default: no cap).")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for one response.")
 @click.option("--max-attempts", default=5, show_default=True, help="Attempts per request (429/5xx/network/error 13).")
+@click.option("--start-date", help="First run reads only rows updated since (YYYY-MM-DD[ HH:MM:SS], account time).")
+@click.option("--full-refresh", is_flag=True, help="Ignore incremental state: drop and re-read the selected tables.")
+@click.option("--no-incremental", is_flag=True, help="Read and merge every row, keeping no cursor.")
+@click.option("--deletions", type=click.Choice(DELETION_MODES), default="mark", show_default=True,
+              help="Rows gone from the source: mark (_pmcrm_deleted_at), remove, or keep.")
+@click.option("--server-filter", metavar="PARAM", help="Deployment's 'updated since' query parameter, e.g. updated_since (off by default).")
+@click.option("--server-sort", metavar="PARAM=VALUE", help="Deployment's sort parameter, e.g. sort=updated_asc (off by default).")
 def sync(base_url, api_key, path_prefix, resources, destination, duckdb_file, dataset, pipeline_name,
-         timezone, keep_api_names, concurrency, rate_limit, timeout, max_attempts) -> None:
+         timezone, keep_api_names, concurrency, rate_limit, timeout, max_attempts, start_date,
+         full_refresh, no_incremental, deletions, server_filter, server_sort) -> None:
     """Sync all resources (or --resources a,b) into the destination.
 
     \b
@@ -118,6 +132,8 @@ def sync(base_url, api_key, path_prefix, resources, destination, duckdb_file, da
             duckdb_file=duckdb_file,
             dataset=dataset,
             pipeline_name=pipeline_name,
+            full_refresh=full_refresh,
+            deletions=deletions,
             source_options=dict(
                 path_prefix=path_prefix,
                 timezone=timezone,
@@ -126,6 +142,10 @@ def sync(base_url, api_key, path_prefix, resources, destination, duckdb_file, da
                 rate_limit=rate_limit,
                 request_timeout=timeout,
                 max_attempts=max_attempts,
+                incremental=not no_incremental,
+                start_date=start_date,
+                server_filter=server_filter,
+                server_sort=server_sort,
             ),
         )
         result = run_sync(request)

@@ -51,6 +51,7 @@ class SyncResult:
     exit_code: int = 0
     deleted: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    written: dict[str, int] = field(default_factory=dict)
 
 
 def make_destination(name: str, duckdb_file: str = DEFAULT_DUCKDB_FILE) -> Any:
@@ -128,6 +129,7 @@ def run_sync(request: SyncRequest) -> SyncResult:
             loader_file_format=file_format,
             refresh="drop_resources" if request.full_refresh else None,
         )
+        written = rows_written(pipeline, source.resources.keys())
         deleted: dict[str, int] = {}
         if supports_sql(pipeline):
             deleted = apply_deletions(pipeline, ledger, request.deletions, file_format)
@@ -145,7 +147,22 @@ def run_sync(request: SyncRequest) -> SyncResult:
             error=redact(message),
             exit_code=cause.exit_code if cause else 1,
         )
-    return SyncResult(True, time.monotonic() - started, stats, dict(stats.rows), deleted=deleted, notes=notes)
+    return SyncResult(
+        True,
+        time.monotonic() - started,
+        stats,
+        dict(stats.rows),
+        deleted={table: n for table, n in deleted.items() if n},
+        notes=notes,
+        written=written,
+    )
+
+
+def rows_written(pipeline: dlt.Pipeline, tables) -> dict[str, int]:
+    """Rows this run wrote per table (after incremental filtering), from dlt's trace."""
+    info = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
+    counts = info.row_counts if info else {}
+    return {table: counts.get(table, 0) for table in tables}
 
 
 @dataclass
