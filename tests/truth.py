@@ -62,12 +62,24 @@ def _canonical(row: dict) -> str:
     return json.dumps({k: str(v) for k, v in sorted(row.items())})
 
 
+def deleted_ids(pipeline, resource: str) -> set:
+    """Ids of rows marked deleted at the source (`_pmcrm_deleted_at` set)."""
+    return {row["id"] for row in read_table(pipeline, resource) if row.get("_pmcrm_deleted_at") is not None}
+
+
 def assert_table_equals_truth(pipeline, resource: str, api_rows: list[dict], **options) -> int:
     """Same rows, same value in every field (after typing and renaming), no duplicates,
-    no value pushed into a variant column."""
+    no value pushed into a variant column. Rows marked deleted are not live rows."""
     normalize = pipeline.default_schema.naming.normalize_identifier
+    loaded = [row for row in read_table(pipeline, resource) if row.get("_pmcrm_deleted_at") is None]
+    return assert_rows_equal_truth(loaded, resource, api_rows, normalize, **options)
+
+
+def assert_rows_equal_truth(loaded: list[dict], resource: str, api_rows: list[dict], normalize, **options) -> int:
+    """The comparison behind assert_table_equals_truth, for rows read any way (SQL,
+    Delta files, ...): `normalize` maps API field names to the destination's names."""
+    loaded = [{k: normalize_loaded(v) for k, v in row.items()} for row in loaded]
     expected = expected_rows(resource, api_rows, normalize, **options)
-    loaded = read_table(pipeline, resource)
     assert len(loaded) == len(api_rows), f"{resource}: {len(loaded)} rows loaded, API holds {len(api_rows)}"
     for row in loaded:
         variants = {k: v for k, v in row.items() if k.endswith("__v_text") and v is not None}

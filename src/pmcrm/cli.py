@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from contextlib import nullcontext
 from typing import Any
 
 import click
@@ -18,12 +20,17 @@ from pmcrm.pipeline import (
     DEFAULT_DATASET,
     DEFAULT_DUCKDB_FILE,
     DEFAULT_PIPELINE,
+    DEFAULT_BUCKET_URL,
+    TABLE_FORMATS,
     SyncRequest,
     SyncResult,
     check_connection,
     run_sync,
 )
+from pmcrm.lock import LOCKED_EXIT_CODE
+from pmcrm.progress import LineProgress, LiveProgress
 from pmcrm.redact import install_log_redaction
+from pmcrm.runs import run_summary
 from pmcrm.sandbox.command import sandbox_command
 from pmcrm.schema import table_columns
 from pmcrm.settings import resolve_api_key, resolve_base_url
@@ -37,7 +44,7 @@ def _split(value: str | None) -> list[str] | None:
 
 
 def _fail(message: str, exit_code: int) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     sys.exit(exit_code)
 
 
@@ -98,8 +105,11 @@ def main(log_level: str) -> None:
 @click.option("--resources", help="Comma-separated resource names (default: all 36).")
 @click.option("--destination", default="duckdb", show_default=True, help="Any dlt destination name (credentials from dlt config).")
 @click.option("--duckdb-file", default=DEFAULT_DUCKDB_FILE, show_default=True, help="DuckDB file for --destination duckdb.")
+@click.option("--bucket-url", help=f"Folder or s3://, gs://, az:// URL for --destination filesystem (default ./{DEFAULT_BUCKET_URL}).")
+@click.option("--table-format", type=click.Choice(TABLE_FORMATS), default="parquet", show_default=True,
+              help="--destination filesystem: plain parquet (each sync writes a full snapshot) or delta (merges).")
 @click.option("--dataset", default=DEFAULT_DATASET, show_default=True, help="Dataset (schema) name in the destination.")
-@click.option("--pipeline-name", default=DEFAULT_PIPELINE, show_default=True, help="dlt pipeline name (keeps state).")
+@click.option("--pipeline-name", default=DEFAULT_PIPELINE, show_default=True, help="dlt pipeline name (keeps state; one run at a time).")
 @click.option("--timezone", default="UTC", show_default=True, help="The account's time zone: API timestamps carry none.")
 @click.option("--keep-api-names", is_flag=True, help="Keep crm_account_id/crm_company_id instead of customer_id.")
 @click.option("--concurrency", default=8, show_default=True, help="Requests in flight at most.")
@@ -113,15 +123,20 @@ def main(log_level: str) -> None:
               help="Rows gone from the source: mark (_pmcrm_deleted_at), remove, or keep.")
 @click.option("--server-filter", metavar="PARAM", help="Deployment's 'updated since' query parameter, e.g. updated_since (off by default).")
 @click.option("--server-sort", metavar="PARAM=VALUE", help="Deployment's sort parameter, e.g. sort=updated_asc (off by default).")
-def sync(base_url, api_key, path_prefix, resources, destination, duckdb_file, dataset, pipeline_name,
-         timezone, keep_api_names, concurrency, rate_limit, timeout, max_attempts, start_date,
-         full_refresh, no_incremental, deletions, server_filter, server_sort) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="Print errors only (no progress, no summary).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as one JSON document on stdout.")
+def sync(base_url, api_key, path_prefix, resources, destination, duckdb_file, bucket_url, table_format, dataset,
+         pipeline_name, timezone, keep_api_names, concurrency, rate_limit, timeout, max_attempts, start_date,
+         full_refresh, no_incremental, deletions, server_filter, server_sort, quiet, as_json) -> None:
     """Sync all resources (or --resources a,b) into the destination.
 
     \b
     Example:
       pmcrm sync --base-url https://api.example.com --resources tasks,projects
-    Exit code 0 only when every selected resource loaded completely.
+      pmcrm sync --destination filesystem --table-format delta --bucket-url ./lake
+    Progress goes to stderr: live bars on a terminal, one line per resource otherwise.
+    Exit codes: 0 every selected resource loaded completely; 1 the sync failed;
+    2 wrong key or settings; 3 another run of this pipeline is going on (nothing done).
     """
     try:
         request = SyncRequest(
@@ -130,6 +145,8 @@ def sync(base_url, api_key, path_prefix, resources, destination, duckdb_file, da
             resources=_split(resources),
             destination=destination,
             duckdb_file=duckdb_file,
+            bucket_url=bucket_url,
+            table_format=table_format,
             dataset=dataset,
             pipeline_name=pipeline_name,
             full_refresh=full_refresh,
@@ -148,10 +165,31 @@ def sync(base_url, api_key, path_prefix, resources, destination, duckdb_file, da
                 server_sort=server_sort,
             ),
         )
-        result = run_sync(request)
+        with _progress_display(quiet, len(request.resources or RESOURCES)) as progress:
+            request.progress = progress
+            result = run_sync(request)
     except (PmcrmError, ValueError) as exc:
-        _fail(str(exc), getattr(exc, "exit_code", 2))
+        exit_code = getattr(exc, "exit_code", 2)
+        if as_json:
+            status = "locked" if exit_code == LOCKED_EXIT_CODE else "failed"
+            click.echo(json.dumps({"status": status, "exit_code": exit_code, "error": str(exc)}))
+        _fail(str(exc), exit_code)
+    if as_json:
+        click.echo(json.dumps(run_summary(result, request)))
+    if as_json or quiet:
+        if not result.ok:
+            _fail(f"sync failed: {result.error}", result.exit_code)
+        return
     _finish(result)
+
+
+def _progress_display(quiet: bool, resources: int):
+    """Live bars when stderr is a terminal, plain lines when it is not (cron, CI)."""
+    if quiet:
+        return nullcontext(None)
+    if err_console.is_terminal:
+        return LiveProgress(err_console, resources)
+    return nullcontext(LineProgress(sys.stderr))
 
 
 @main.command()

@@ -28,6 +28,7 @@ from pmcrm.incremental import (
     to_api_time,
 )
 from pmcrm.pages import EndpointReader
+from pmcrm.progress import NO_PROGRESS, Progress
 from pmcrm.schema import table_columns
 
 SOURCE_NAME = "pmcrm"
@@ -76,8 +77,9 @@ class _ResourceRun:
     """Reads one resource for one run: request params, early stop, rows, ids seen."""
 
     def __init__(self, spec: ResourceSpec, client: ApiClient, pool: ThreadPoolExecutor,
-                 options: ReadOptions, ledger: ReadLedger):
+                 options: ReadOptions, ledger: ReadLedger, progress: Progress = NO_PROGRESS):
         self.spec, self.client, self.pool, self.options, self.ledger = spec, client, pool, options, ledger
+        self.progress = progress
         self.converter = PageConverter(spec, options.neutral_names, options.timezone)
         self.path = api_path(spec, options.path_prefix)
 
@@ -87,7 +89,7 @@ class _ResourceRun:
         reader = EndpointReader(
             self.spec.name,
             self.spec.page_size,
-            lambda number: self.client.fetch_page(self.spec.name, self.path, number, self.spec.page_size, params),
+            lambda number: self._fetch(number, params),
             self.pool,
             window=self.client.settings.concurrency,
             stop_after=self._older_than(since) if server and server.newest_first and not server.since_param else None,
@@ -99,12 +101,23 @@ class _ResourceRun:
             for bad in converted.bad_values:
                 self.client.stats.add("bad_values", f"{bad.resource}.{bad.column}")
             ids.extend(item.get("id") for item in items)
+            self.progress.advance(self.spec.name, rows=len(items))
             yield converted.table
-        if not ids:
-            yield self.converter.empty_table()  # so an empty endpoint still has its table
+        # The declared schema, no rows: creates the table even when the endpoint is empty
+        # or the incremental filter dropped every row of a first run.
+        yield self.converter.empty_table()
         complete = not reader.stopped_early and not (server and server.since_param)
         if complete and self.spec.write_disposition == "merge" and self.options.track_deletions:
             self.ledger.record_complete(self.spec.name, ids)
+        self.progress.finished(self.spec.name)
+
+    def _fetch(self, number: int, params: dict) -> Page:
+        """One page; page 1 tells the progress observer how many rows to expect."""
+        page = self.client.fetch_page(self.spec.name, self.path, number, self.spec.page_size, params)
+        if number == 1:
+            self.progress.total(self.spec.name, page.total, self.spec.page_size)
+        self.progress.advance(self.spec.name, pages=1)
+        return page
 
     def _older_than(self, since: datetime):
         """With newest-first order: stop after the page whose oldest row predates `since`."""
@@ -166,6 +179,7 @@ def pmcrm_source(
     backoff_factor: float = 1.0,
     stats: Optional[RequestStats] = None,
     ledger: Optional[ReadLedger] = None,
+    progress: Optional[Progress] = None,
 ) -> Any:
     """All 36 resources of the platform (or `resources`), typed and ready to load.
 
@@ -177,7 +191,8 @@ def pmcrm_source(
     'updated_since' and 'sort=updated_asc' (off by default);
     `concurrency` bounds requests in flight; `rate_limit` caps requests per second.
     Pass a `RequestStats` as `stats` to read the run's requests, retries and rows, and a
-    `ReadLedger` as `ledger` to learn which resources were read completely (deletions).
+    `ReadLedger` as `ledger` to learn which resources were read completely (deletions),
+    and a `pmcrm.progress.Progress` as `progress` to follow rows and pages as they arrive.
     """
     settings = HttpSettings(
         timeout=request_timeout,
@@ -200,6 +215,6 @@ def pmcrm_source(
     )
     ledger = ledger if ledger is not None else ReadLedger()
     return [
-        _resource(spec, _ResourceRun(spec, client, pool, options, ledger), options)
+        _resource(spec, _ResourceRun(spec, client, pool, options, ledger, progress or NO_PROGRESS), options)
         for spec in select_resources(resources)
     ]

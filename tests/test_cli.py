@@ -1,0 +1,114 @@
+"""The `pmcrm` command: a thin, documented layer over the library, with honest exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from pmcrm.cli import main
+from pmcrm.declarations import RESOURCES
+
+
+def invoke(*args, env=None):
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def sync_args(sandbox, *extra):
+    return ["sync", "--base-url", sandbox.base_url, "--duckdb-file", "cli.duckdb", *extra]
+
+
+def test_every_command_has_help_with_an_example():
+    for name, command in main.commands.items():
+        result = invoke(name, "--help")
+        assert result.exit_code == 0, name
+        assert "Example" in result.output and f"pmcrm {name}" in result.output, name
+
+
+def test_resources_lists_all_36_with_path_disposition_and_sync_mode():
+    result = CliRunner().invoke(main, ["resources"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for spec in RESOURCES:
+        assert spec.name in result.output and spec.path in result.output
+    assert "merge on id" in result.output and "replace" in result.output
+    assert "incremental (updated_date)" in result.output and "full" in result.output
+
+
+def test_check_says_ok_for_a_good_key(sandbox):
+    result = invoke("check", "--base-url", sandbox.base_url, "--api-key", sandbox.api_key)
+    assert result.exit_code == 0 and "OK" in result.output
+    assert sandbox.api_key not in result.output
+
+
+def test_check_fails_with_exit_2_for_a_wrong_key(sandbox):
+    result = invoke("check", "--base-url", sandbox.base_url, "--api-key", "wrong-key-42")
+    assert result.exit_code == 2
+    assert "authorization failed" in result.output and "Check the API key" in result.output
+    assert "wrong-key-42" not in result.output
+
+
+def test_check_fails_clearly_when_nothing_answers():
+    result = invoke("check", "--base-url", "http://127.0.0.1:9", "--api-key", "k-123456")
+    assert result.exit_code == 1 and "check failed" in result.output and "k-123456" not in result.output
+
+
+def test_sync_reads_the_key_from_the_environment_and_prints_a_summary(sandbox):
+    result = invoke(*sync_args(sandbox, "--resources", "tasks,emails"), env={"PMCRM_API_KEY": sandbox.api_key})
+    assert result.exit_code == 0, result.output
+    assert "sync complete" in result.output and "requests:" in result.output
+    assert f"{len(sandbox.truth('tasks'))}" in result.output
+    assert sandbox.api_key not in result.output
+    with duckdb.connect("cli.duckdb") as db:
+        assert db.execute("select count(*) from pmcrm_data.tasks").fetchone()[0] == len(sandbox.truth("tasks"))
+
+
+def test_sync_reads_the_key_from_dlt_secrets(sandbox, tmp_path):
+    """A fresh process, as a user runs it: dlt reads .dlt/ of the working folder once."""
+    (tmp_path / ".dlt").mkdir()
+    (tmp_path / ".dlt" / "secrets.toml").write_text(f'[sources.pmcrm]\napi_key = "{sandbox.api_key}"\n')
+    pmcrm = Path(sys.executable).with_name("pmcrm")
+    done = subprocess.run([pmcrm, *sync_args(sandbox, "--resources", "emails")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sandbox.api_key not in done.stdout + done.stderr
+
+
+def test_sync_with_a_wrong_key_exits_2_and_creates_no_tables(sandbox):
+    result = invoke(*sync_args(sandbox, "--api-key", "wrong-key-42"))
+    assert result.exit_code == 2
+    assert "API error 11" in result.output and "Check the API key" in result.output
+    assert "wrong-key-42" not in result.output
+    with duckdb.connect("cli.duckdb") as db:
+        tables = db.sql("select table_name from information_schema.tables where table_schema = 'pmcrm_data'").fetchall()
+    assert tables == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--resources", "tasks,nope"], "unknown resource(s): nope"),
+        (["--start-date", "yesterday"], "--start-date"),
+        (["--server-sort", "updated_asc"], "PARAM=VALUE"),
+    ],
+)
+def test_bad_options_fail_with_exit_2_before_any_request(sandbox, args, message):
+    sandbox.reset_stats()
+    result = invoke(*sync_args(sandbox, "--api-key", sandbox.api_key, *args))
+    assert result.exit_code == 2 and message in result.output
+    assert sandbox.stats()["requests"] == 0
+
+
+def test_sync_without_base_url_says_where_to_set_it():
+    result = invoke("sync", "--api-key", "x")
+    assert result.exit_code == 2 and "PMCRM_BASE_URL" in result.output
+
+
+def test_demo_syncs_the_sandbox_and_shows_example_queries():
+    result = invoke("demo", "--rows", "30", "--duckdb-file", "demo.duckdb")
+    assert result.exit_code == 0, result.output
+    assert "sync complete" in result.output and "Leads and budget per pipeline" in result.output
+    with duckdb.connect("demo.duckdb") as db:
+        assert db.execute("select count(*) from pmcrm_data.tasks").fetchone()[0] == 30

@@ -1,0 +1,159 @@
+"""Incremental sync, start date, full refresh and deletions, end to end against the sandbox.
+
+A run reads only rows changed since the last successful run (server-side filtering when
+declared, else all pages with unchanged rows filtered out before loading); the cursor
+moves only with a successful load; rows gone from the source are marked or removed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from pmcrm.client import ApiClient
+from pmcrm.declarations import RESOURCES, RESOURCES_BY_NAME
+from pmcrm.errors import RequestFailedError
+from pmcrm.pipeline import SyncRequest, make_pipeline, run_sync
+from pmcrm.sandbox import Sandbox, SandboxOptions
+from tests.truth import assert_table_equals_truth, deleted_ids, read_table
+
+INCREMENTAL = [s.name for s in RESOURCES if s.cursor]
+FULL = [s.name for s in RESOURCES if not s.cursor]
+SERVER_FILTER = {"server_filter": "updated_since", "server_sort": "sort=updated_asc"}
+
+
+@pytest.fixture
+def api():
+    with Sandbox(SandboxOptions(seed=11, rows=150, server_filter=True)) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def run(api, tmp_path):
+    def sync(**overrides):
+        source_options = overrides.pop("source_options", {})
+        request = SyncRequest(
+            base_url=api.base_url,
+            api_key=api.api_key,
+            duckdb_file=str(tmp_path / "inc.duckdb"),
+            pipelines_dir=str(tmp_path / "pipelines"),
+            pipeline_name="pmcrm_inc",
+            source_options=source_options,
+            **overrides,
+        )
+        api.reset_stats()
+        result = run_sync(request)
+        return result, make_pipeline(request), api.stats()
+
+    return sync
+
+
+def assert_all_tables_equal_truth(api, pipeline):
+    for spec in RESOURCES:
+        assert_table_equals_truth(pipeline, spec.name, api.truth(spec.name))
+
+
+def requests_per_resource(stats) -> dict:
+    return {spec.name: stats["requests_by_path"].get(spec.path, 0) for spec in RESOURCES}
+
+
+def test_a_second_run_after_inserts_updates_and_deletes_equals_the_new_truth(api, run):
+    first, pipeline, _ = run()
+    assert first.ok, first.error
+    api.touch(0.05)
+    api.update(0.05)
+    api.insert(3)
+    gone = api.delete(2, resources=["tasks", "lead", "invoice", "emails", "bank_account"])
+
+    second, pipeline, _ = run()
+    assert second.ok, second.error
+    assert_all_tables_equal_truth(api, pipeline)
+    for resource in ("tasks", "lead", "invoice", "emails", "bank_account"):
+        assert deleted_ids(pipeline, resource) == set(gone[RESOURCES_BY_NAME[resource].path]), resource
+    assert second.deleted["tasks"] == 2
+    # incremental resources wrote only changed rows (plus the overlap window), not all of them
+    assert sum(second.written[r] for r in INCREMENTAL) < sum(first.written[r] for r in INCREMENTAL) / 2
+
+
+def test_deleted_rows_can_be_removed_instead_of_marked(api, run):
+    assert run()[0].ok
+    gone = api.delete(3, resources=["emails"])
+    result, pipeline, _ = run(deletions="remove")
+    assert result.ok and result.deleted == {"emails": 3}
+    ids = {row["id"] for row in read_table(pipeline, "emails")}
+    assert ids.isdisjoint(gone[RESOURCES_BY_NAME["emails"].path])
+    assert_table_equals_truth(pipeline, "emails", api.truth("emails"))
+
+
+def test_a_deleted_row_that_comes_back_is_live_again(api, run):
+    assert run(resources=["emails"])[0].ok
+    row = api.truth("emails")[0]
+    api.delete(1, resources=["emails"])  # some row is gone...
+    result, pipeline, _ = run(resources=["emails"])
+    assert result.deleted == {"emails": 1}
+    assert_table_equals_truth(pipeline, "emails", api.truth("emails"))
+    assert row["id"] in {r["id"] for r in api.truth("emails")} or row["id"] in deleted_ids(pipeline, "emails")
+
+
+def test_with_server_filtering_a_second_run_asks_only_for_changed_rows(api, run):
+    first, _, full_stats = run(source_options=SERVER_FILTER)
+    assert first.ok
+    api.touch(0.01)
+    second, pipeline, stats = run(source_options=SERVER_FILTER)
+    assert second.ok
+    assert_all_tables_equal_truth(api, pipeline)
+    per_resource, full = requests_per_resource(stats), requests_per_resource(full_stats)
+    # incremental resources: one page of changed rows each; full resources: all pages again
+    assert all(per_resource[r] == 1 for r in INCREMENTAL), per_resource
+    assert all(per_resource[r] == full[r] for r in FULL if r not in ("st_projects_users", "project_observers"))
+    print(f"\nsecond run requests: {stats['requests']} with server filter vs {full_stats['requests']} full")
+
+
+def test_without_server_filtering_every_page_is_read_but_unchanged_rows_are_not_written(api, run):
+    first, _, full_stats = run()
+    api.touch(0.01)
+    second, pipeline, stats = run()
+    assert second.ok and stats["requests"] == full_stats["requests"]
+    assert sum(second.written[r] for r in INCREMENTAL) < sum(first.written[r] for r in INCREMENTAL) / 5
+    assert_all_tables_equal_truth(api, pipeline)
+
+
+def test_a_failed_run_does_not_move_the_cursor(api, run, monkeypatch):
+    assert run(source_options=SERVER_FILTER)[0].ok
+    touched = api.touch(0.05, resources=["tasks", "projects"])
+    real_fetch = ApiClient.fetch_page
+
+    def tasks_fail(self, resource, path, page, limit, params=None):
+        if resource == "tasks":
+            raise RequestFailedError(f"resource '{resource}', page {page}: simulated outage")
+        return real_fetch(self, resource, path, page, limit, params)
+
+    monkeypatch.setattr(ApiClient, "fetch_page", tasks_fail)
+    failed, _, _ = run(source_options=SERVER_FILTER)
+    assert not failed.ok and "simulated outage" in failed.error
+    monkeypatch.setattr(ApiClient, "fetch_page", real_fetch)
+
+    recovered, pipeline, _ = run(source_options=SERVER_FILTER)
+    assert recovered.ok
+    assert touched[RESOURCES_BY_NAME["tasks"].path], "the failed run had changes to pick up"
+    assert_table_equals_truth(pipeline, "tasks", api.truth("tasks"))
+    assert_table_equals_truth(pipeline, "projects", api.truth("projects"))
+
+
+def test_start_date_bounds_the_first_run_of_incremental_resources(api, run):
+    stamps = sorted(r["updated_date"] for r in api.truth("tasks"))
+    start = stamps[len(stamps) // 2]
+    result, pipeline, _ = run(resources=["tasks", "emails"], source_options={"start_date": start, "overlap_seconds": 0})
+    assert result.ok
+    loaded = {r["id"] for r in read_table(pipeline, "tasks")}
+    assert loaded == {r["id"] for r in api.truth("tasks") if r["updated_date"] >= start}
+    assert len(read_table(pipeline, "emails")) == len(api.truth("emails")), "full resources ignore the start date"
+
+
+def test_full_refresh_ignores_state_and_rebuilds_the_tables(api, run):
+    start = (datetime.now() + timedelta(days=3650)).strftime("%Y-%m-%d")
+    first, pipeline, _ = run(resources=["tasks"], source_options={"start_date": start})
+    assert first.ok and read_table(pipeline, "tasks") == []
+    refreshed, pipeline, _ = run(resources=["tasks"], full_refresh=True)
+    assert refreshed.ok
+    assert_table_equals_truth(pipeline, "tasks", api.truth("tasks"))
