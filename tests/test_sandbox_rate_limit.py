@@ -22,7 +22,7 @@ def api():
 def test_a_burst_above_the_limit_gets_429_with_retry_after_in_whole_seconds(api):
     client = SandboxClient(api.base_url, api.api_key)
     api.reset_stats()
-    replies = [client.get(TASKS, page=1) for _ in range(6)]
+    replies = [client.get(TASKS, page=1) for _ in range(10)]
     statuses = [reply.status for reply in replies]
     assert statuses[:2] == [200, 200], "a burst of one second's worth passes"
     limited = [reply for reply in replies if reply.status == 429]
@@ -31,6 +31,13 @@ def test_a_burst_above_the_limit_gets_429_with_retry_after_in_whole_seconds(api)
         assert reply.headers["retry-after"].isdigit() and int(reply.headers["retry-after"]) >= 1
         reply.json()  # the body is JSON
     assert api.stats()["rate_limited"] == len(limited)
+
+
+def test_a_wrong_key_is_refused_with_error_11_not_429(api):
+    client = SandboxClient(api.base_url, "wrong")
+    replies = [client.get(TASKS, page=1) for _ in range(10)]
+    assert {reply.status for reply in replies} == {200}
+    assert all(reply.json()["error"]["error_code"] == 11 for reply in replies)
 
 
 def test_waiting_retry_after_lets_the_request_through(api):
@@ -42,7 +49,7 @@ def test_waiting_retry_after_lets_the_request_through(api):
     assert reply.status == 200 and "response" in reply.json()
 
 
-def test_the_limit_is_counted_per_key_and_a_wrong_key_is_refused_before_counting():
+def test_the_limit_is_counted_per_key():
     limiter = RateLimiter(rate=1, clock=lambda: 100.0)
     assert limiter.retry_after("a") is None
     assert limiter.retry_after("a") == 1

@@ -52,6 +52,7 @@ def test_sort_id_asc_is_the_default_order(api, client):
 
 
 @pytest.mark.parametrize("params", [{"updated_since": "yesterday"}, {"updated_since": "2024-13"},
+                                    {"updated_since": "2024-02-30 10:00:00"},
                                     {"sort": "name_asc"}])
 def test_a_bad_filter_value_is_error_12(client, params):
     assert client.get(LEAD, **params).json()["error"]["error_code"] == 12

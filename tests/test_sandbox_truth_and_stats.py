@@ -76,7 +76,7 @@ def test_reset_stats_starts_the_counts_again(api, client):
 def test_changes_are_posted_over_http_and_a_get_changes_nothing(api, client):
     lead = CATALOG.path_of("lead")
     before = api.truth("lead")
-    assert client.get("/_sandbox/touch", amount="0.5", resources="lead").json()["error"]["error_code"] == 31
+    assert client.get("/_sandbox/touch", amount="0.5", resources="lead").json()["error"]["error_code"] == 30
     assert api.truth("lead") == before
     query = urlencode({"api_key": api.api_key, "amount": "0.5", "resources": "lead"})
     with urlopen(Request(f"{api.base_url}/_sandbox/touch?{query}", method="POST")) as reply:

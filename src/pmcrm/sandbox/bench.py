@@ -11,13 +11,22 @@ Prints the median of ``--repeat`` runs.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
 import click
 
+from .catalog import load_catalog
 from .client import SandboxClient
 from .server import Sandbox, SandboxProcess
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pages_per_second(base_url: str, api_key: str, path: str, pages: int, limit: int = 100) -> tuple[float, int]:
@@ -45,14 +54,21 @@ def pages_per_second(base_url: str, api_key: str, path: str, pages: int, limit: 
 @click.option("--separate-process", is_flag=True, help="Serve from a child process instead of a thread.")
 def main(rows: int, resource: str, pages: int, repeat: int, separate_process: bool) -> None:
     runner = SandboxProcess if separate_process else Sandbox
+    path = load_catalog().path_of(resource)
     with runner(rows_per_resource={resource: rows}, rows=10) as sandbox:
-        from .catalog import load_catalog
-        path = load_catalog().path_of(resource)
+        pages_per_second(sandbox.base_url, sandbox.api_key, path, 100)  # generate and cache first
+        server_cpu, client_cpu = (cpu_seconds(sandbox.pid) if separate_process else 0.0), time.process_time()
         runs = [pages_per_second(sandbox.base_url, sandbox.api_key, path, pages) for _ in range(repeat)]
+        server_cpu = (cpu_seconds(sandbox.pid) if separate_process else 0.0) - server_cpu
+        client_cpu = time.process_time() - client_cpu
     rates = [rate for rate, _ in runs]
     where = "a child process" if separate_process else "a thread of the client's process"
     click.echo(f"{statistics.median(rates):,.0f} pages/s median of {', '.join(f'{r:,.0f}' for r in rates)} "
                f"({resource}, 100 rows and ~{runs[0][1] // 1024} KiB per page, server in {where})")
+    if separate_process:
+        timed = pages * repeat
+        click.echo(f"CPU per page: server {server_cpu / timed * 1e6:,.0f} us, client {client_cpu / timed * 1e6:,.0f} us"
+                   " (the client only reads the bytes: a real one also parses them)")
 
 
 if __name__ == "__main__":

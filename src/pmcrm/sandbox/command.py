@@ -63,7 +63,16 @@ def parse_fault_kinds(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--server-filter/--no-server-filter", default=DEFAULTS["server_filter"], show_default=True,
               help="Accept updated_since= and sort= on list requests.")
 def sandbox_command(api_key: str | None, **knobs) -> None:
-    """Serve a fast, faithful fake of the platform's REST API on loopback."""
+    """Serve a fast, faithful fake of the platform's REST API on loopback.
+
+    Prints the base URL on the first line. Without --api-key it uses the demo key and
+    prints it on the second line.
+
+    \b
+    Example:
+      pmcrm sandbox --port 8080 --rows 1000 --api-key "$PMCRM_API_KEY"
+      pmcrm sandbox --port 0 --fault-rate 0.1 --fault-kinds http500,cut --server-filter
+    """
     from .server import serve_forever  # aiohttp loads only when serving
 
     try:

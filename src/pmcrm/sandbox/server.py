@@ -1,16 +1,23 @@
 """Running the sandbox: in a background thread (tests), blocking (the CLI), or in a
 child process (tests that need a real separate server).
 
-Measured speed (this 2-core machine, one keep-alive client, zero latency, 100 rows
-per page, pages already cached, tasks resource at 20,000 rows):
+Speed, measured on this 2-core machine: one keep-alive client (``http.client``,
+reading each body whole without parsing it), zero latency, 100 rows per page of
+``tasks`` (~143 KiB a page), pages already rendered and cached, median of 5 runs:
 
-    .venv/bin/python -m pmcrm.sandbox.bench --rows 20000 --resource tasks --pages 4000
+    .venv/bin/python -m pmcrm.sandbox.bench --rows 20000 --resource tasks --pages 4000 --repeat 5
+    .venv/bin/python -m pmcrm.sandbox.bench --rows 20000 --resource tasks --pages 4000 --repeat 5 --separate-process
 
-    MEASURED_PAGES_PER_SECOND
+    server in a thread of the client's process  2,500 - 4,000 pages/s (sharing one GIL with the client)
+    server in its own process                   2,800 - 3,500 pages/s
+    server CPU per page                         ~200 us, i.e. ~5,000 pages/s per core
 
-The client (a ``http.client`` keep-alive loop that reads each body whole) and the
-server share the two cores; the server's own CPU per page is a cached-bytes lookup
-plus aiohttp's request handling.
+The ranges are the machine's noise: its two cores were shared with other test runs
+(under heavy load the same commands gave 1,200 - 2,000 pages/s). The server spends
+about as much CPU per page as a client that only reads the bytes; a real client,
+which parses the JSON and loads the rows, spends many times more. Most of the
+server's share is aiohttp's own request handling (its low-level server: no router,
+no middlewares); the sandbox's part is a cached-bytes lookup.
 """
 
 from __future__ import annotations
@@ -41,10 +48,10 @@ def make_options(options: SandboxOptions | None, knobs: dict) -> SandboxOptions:
     return replace(options or SandboxOptions(), **knobs)
 
 
-async def start_site(app: SandboxApp, host: str, port: int) -> tuple[web.AppRunner, str]:
+async def start_site(app: SandboxApp, host: str, port: int) -> tuple[web.ServerRunner, str]:
     """Start serving; return the runner (to clean up) and the base URL actually bound."""
-    runner = web.AppRunner(app.build(), access_log=None, handler_cancellation=True,
-                           shutdown_timeout=SHUTDOWN_SECONDS)
+    server = web.Server(app.handle, handler_cancellation=True, access_log=None)
+    runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()
