@@ -29,22 +29,22 @@ def _from_dlt(key: str, secret: bool) -> str | None:
     return str(value) if value else None
 
 
-def resolve_base_url(cli_value: str | None) -> str:
-    value = cli_value or os.environ.get("PMCRM_BASE_URL") or _from_dlt("base_url", secret=False)
+def _resolve(cli_value: str | None, env_var: str, key: str, secret: bool) -> str:
+    value = cli_value or os.environ.get(env_var) or _from_dlt(key, secret)
     if not value:
+        where = ".dlt/secrets.toml" if secret else ".dlt/config.toml"
         raise MissingSettingError(
-            "no base URL: pass --base-url, set PMCRM_BASE_URL, or set base_url under "
-            "[sources.pmcrm] in .dlt/config.toml"
+            f"no {key.replace('_', ' ')}: pass --{key.replace('_', '-')}, set {env_var}, "
+            f"or set {key} under [sources.pmcrm] in {where}"
         )
     return value
 
 
+def resolve_base_url(cli_value: str | None) -> str:
+    return _resolve(cli_value, "PMCRM_BASE_URL", "base_url", secret=False)
+
+
 def resolve_api_key(cli_value: str | None) -> str:
-    value = cli_value or os.environ.get("PMCRM_API_KEY") or _from_dlt("api_key", secret=True)
-    if not value:
-        raise MissingSettingError(
-            "no API key: pass --api-key, set PMCRM_API_KEY, or set api_key under "
-            "[sources.pmcrm] in .dlt/secrets.toml"
-        )
+    value = _resolve(cli_value, "PMCRM_API_KEY", "api_key", secret=True)
     register_secret(value)
     return value

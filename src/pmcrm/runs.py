@@ -1,0 +1,98 @@
+"""The run summary: one document per sync, printed by `--json` and kept in `_pmcrm_runs`.
+
+Every run that started, successful or not, appends one row to `_pmcrm_runs` in the
+destination, so a dashboard can show sync health next to the data. The row is written by
+a small pipeline of its own (`<pipeline>_runs`): a failed run's own pipeline has just been
+discarded with everything it extracted, and none of that may load with the failure row.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import dlt
+
+from pmcrm.redact import redact
+
+if TYPE_CHECKING:
+    from pmcrm.pipeline import SyncRequest, SyncResult
+
+RUNS_TABLE = "_pmcrm_runs"
+
+# JSON-valued fields are stored as text: every destination (files included) can hold it.
+_JSON_FIELDS = ("tables", "retries_by_reason", "bad_values", "notes")
+RUNS_COLUMNS: dict[str, dict[str, Any]] = {
+    "run_id": {"data_type": "text", "nullable": False},
+    "pipeline_name": {"data_type": "text"},
+    "destination": {"data_type": "text"},
+    "dataset": {"data_type": "text"},
+    "status": {"data_type": "text", "nullable": False},
+    "exit_code": {"data_type": "bigint"},
+    "started_at": {"data_type": "timestamp", "timezone": True},
+    "finished_at": {"data_type": "timestamp", "timezone": True},
+    "duration_seconds": {"data_type": "double"},
+    "rows_read": {"data_type": "bigint"},
+    "rows_written": {"data_type": "bigint"},
+    "requests": {"data_type": "bigint"},
+    "retries": {"data_type": "bigint"},
+    "error": {"data_type": "text"},
+    **{name: {"data_type": "text"} for name in _JSON_FIELDS},
+}
+
+
+def run_summary(result: "SyncResult", request: "SyncRequest") -> dict[str, Any]:
+    """The machine-readable summary of one run (what `pmcrm sync --json` prints)."""
+    names = sorted(set(result.rows) | set(result.written) | set(result.deleted))
+    tables = {
+        name: {
+            "rows_read": result.rows.get(name, 0),
+            "rows_written": result.written.get(name, 0),
+            "deleted": result.deleted.get(name, 0),
+        }
+        for name in names
+    }
+    return {
+        "run_id": result.run_id,
+        "pipeline_name": request.pipeline_name,
+        "destination": request.destination,
+        "dataset": request.dataset,
+        "status": "success" if result.ok else "failed",
+        "exit_code": result.exit_code,
+        "started_at": result.started_at.isoformat() if result.started_at else None,
+        "finished_at": result.finished_at.isoformat() if result.finished_at else None,
+        "duration_seconds": round(result.duration, 3),
+        "rows_read": sum(result.rows.values()),
+        "rows_written": sum(result.written.values()),
+        "requests": result.stats.requests,
+        "retries": result.stats.total_retries,
+        "retries_by_reason": dict(sorted(result.stats.retries.items())),
+        "bad_values": dict(sorted(result.stats.bad_values.items())),
+        "tables": tables,
+        "error": redact(result.error) if result.error else None,
+        "notes": [redact(note) for note in result.notes],
+    }
+
+
+def runs_row(result: "SyncResult", request: "SyncRequest") -> dict[str, Any]:
+    """The summary as one `_pmcrm_runs` row: real timestamps, nested parts as JSON text."""
+    row = run_summary(result, request)
+    row.update(started_at=result.started_at, finished_at=result.finished_at)
+    for name in _JSON_FIELDS:
+        row[name] = json.dumps(row[name], sort_keys=True)
+    return row
+
+
+def record_run(pipeline: dlt.Pipeline, row: dict[str, Any], **run_options: Any) -> str | None:
+    """Append `row` to `_pmcrm_runs` with `pipeline`. Never raises: a run whose summary
+    cannot be stored (often the destination that just failed it) keeps its own outcome,
+    and gets back a note saying why the row is missing."""
+    resource = dlt.resource([row], name=RUNS_TABLE, write_disposition="append", columns=RUNS_COLUMNS)
+    try:
+        if pipeline.has_pending_data:  # a killed run's row: dlt would load only that one
+            pipeline.run(loader_file_format=run_options.get("loader_file_format"))
+        pipeline.run(resource, **run_options)
+    except Exception as exc:  # noqa: BLE001 - reported, never masks the sync's own result
+        pipeline.drop()  # no pending package may linger into the next run
+        return redact(f"run not recorded in {RUNS_TABLE}: {exc}")
+    return None
