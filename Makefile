@@ -16,6 +16,7 @@ demo: $(STAMP)  ## sandbox API -> pmcrm_demo.duckdb -> summary
 	$(BIN)/pmcrm demo
 
 test: $(STAMP)  ## the whole suite, as CI runs it
+	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)  ## performance benchmarks (not part of the tests)

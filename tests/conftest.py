@@ -14,6 +14,24 @@ from pmcrm.sandbox import Sandbox, SandboxOptions
 ROWS_FOR = {"loss_reason": 0, "emails": 100, "tasks": 300, "st_projects_users": 120, "invoice_items": 257}
 
 
+RELIABILITY_LINES = pytest.StashKey[list]()
+
+
+@pytest.fixture
+def report_line(request):
+    """Call with one line (faults injected, retries, kill points...): pytest prints all of
+    them under 'reliability' in its terminal summary, whatever the verbosity."""
+    return request.config.stash.setdefault(RELIABILITY_LINES, []).append
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    lines = config.stash.get(RELIABILITY_LINES, [])
+    if lines:
+        terminalreporter.section("reliability")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(autouse=True)
 def isolated_dlt(tmp_path, monkeypatch):
     """Each test gets its own dlt data folder and working directory."""

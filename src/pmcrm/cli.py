@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pmcrm.declarations import RESOURCES
@@ -29,7 +30,8 @@ from pmcrm.pipeline import (
 )
 from pmcrm.lock import LOCKED_EXIT_CODE
 from pmcrm.progress import LineProgress, LiveProgress
-from pmcrm.redact import install_log_redaction
+from pmcrm.redact import install_log_redaction, redact
+from pmcrm.report import report_command, views_command
 from pmcrm.runs import run_summary
 from pmcrm.sandbox.command import sandbox_command
 from pmcrm.schema import table_columns
@@ -44,7 +46,7 @@ def _split(value: str | None) -> list[str] | None:
 
 
 def _fail(message: str, exit_code: int) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(exit_code)
 
 
@@ -138,6 +140,8 @@ def sync(base_url, api_key, path_prefix, resources, destination, duckdb_file, bu
     Exit codes: 0 every selected resource loaded completely; 1 the sync failed;
     2 wrong key or settings; 3 another run of this pipeline is going on (nothing done).
     """
+    if quiet:
+        logging.getLogger("dlt").setLevel(logging.ERROR)  # dlt's warnings are not errors
     try:
         request = SyncRequest(
             base_url=resolve_base_url(base_url),
@@ -172,7 +176,7 @@ def sync(base_url, api_key, path_prefix, resources, destination, duckdb_file, bu
         exit_code = getattr(exc, "exit_code", 2)
         if as_json:
             status = "locked" if exit_code == LOCKED_EXIT_CODE else "failed"
-            click.echo(json.dumps({"status": status, "exit_code": exit_code, "error": str(exc)}))
+            click.echo(json.dumps({"status": status, "exit_code": exit_code, "error": redact(str(exc))}))
         _fail(str(exc), exit_code)
     if as_json:
         click.echo(json.dumps(run_summary(result, request)))
@@ -235,3 +239,5 @@ def list_resources() -> None:
 
 main.add_command(demo_command)
 main.add_command(sandbox_command)
+main.add_command(views_command)
+main.add_command(report_command)

@@ -36,8 +36,13 @@ from pmcrm.redact import register_secret
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """How hard to try. Worst case for one request with the defaults: 5 attempts,
-    each up to `timeout` (30 s) plus backoff 1+2+4+8 s (+ up to 1 s jitter each)."""
+    """How hard to try. `worst_case_seconds()` bounds one request that keeps failing;
+    with the defaults: 5 attempts of up to 10 s to connect + 30 s of silence, 1+2+4+8 s
+    of backoff and up to 1 s of jitter per wait = 219 s; answered 429 with a long
+    Retry-After, each wait is capped at `max_retry_delay` (60 s): 444 s. Then the request
+    fails and the sync with it. Not counted: time queued behind the shared rate limiter.
+    Not bounded: a server that trickles bytes more often than every `timeout` seconds
+    (the timeout is per read, as in requests)."""
 
     timeout: float = 30.0
     connect_timeout: float = 10.0
@@ -47,6 +52,14 @@ class HttpSettings:
     jitter: float = 1.0
     concurrency: int = 8
     rate_limit: float | None = None
+
+    def worst_case_seconds(self, retry_after: bool = False) -> float:
+        """Longest one failing request takes: every attempt times out (connect, then read),
+        every wait is the full backoff (or `max_retry_delay`, for a long Retry-After)."""
+        waits = [self.max_retry_delay if retry_after else min(self.backoff_factor * 2**n, self.max_retry_delay)
+                 for n in range(self.max_attempts - 1)]
+        attempts = self.max_attempts * (self.connect_timeout + self.timeout)
+        return attempts + sum(waits) + (self.max_attempts - 1) * self.jitter
 
 
 @dataclass
@@ -139,6 +152,7 @@ class _RetryingClient(Client):
         )
         self._adapter = _PacedAdapter(limiter, stats, pool_maxsize=max(settings.concurrency, 1) * 2)
         self._jitter, self._limiter, self._stats = settings.jitter, limiter, stats
+        self._max_delay = settings.max_retry_delay
 
     def _make_session(self) -> Session:
         # Same as dlt's, with jitter added to the wait and a hook before each retry sleep.
@@ -155,7 +169,7 @@ class _RetryingClient(Client):
         exception = state.outcome.exception() if state.outcome else None
         response = None if exception else state.outcome.result()
         if response is not None and response.status_code == 429:
-            self._limiter.on_throttled(_retry_after_seconds(response))
+            self._limiter.on_throttled(_retry_after_seconds(response, self._max_delay))
             reason = "http 429"
         elif response is not None:
             reason = _retry_reason(response, None) or f"http {response.status_code}"
@@ -164,9 +178,10 @@ class _RetryingClient(Client):
         self._stats.add("retries", reason)
 
 
-def _retry_after_seconds(response: requests.Response) -> float | None:
+def _retry_after_seconds(response: requests.Response, cap: float) -> float | None:
+    # Capped as dlt caps its own wait: one 'Retry-After: 86400' must not pause every thread.
     value = response.headers.get("Retry-After", "")
-    return float(value) if value.strip().isdigit() else None
+    return min(float(value), cap) if value.strip().isdigit() else None
 
 
 class ApiClient:

@@ -1,9 +1,12 @@
 """Turn one page of API items into a typed arrow table, keeping every value.
 
 Why by hand: dlt's own normalizer types values row by row (slow), and dlt's arrow path
-has no variant columns (a wrong-typed value fails the whole load). Here every page is
-typed column by column in arrow (fast path), and only a column that does not fit falls
-back to per-value conversion, where a value that cannot be typed is kept as text in
+has no variant columns (a wrong-typed value fails the whole load). Here a page becomes
+one arrow struct array in a single C++ pass (`pa.array(items)`: every field, its JSON
+type inferred), and each column is typed in arrow from there (fast path, ~3x faster than
+a Python list per column). Only a column whose JSON values are not of the natural type
+(text in a number, a number in a text field, a field mixing types) falls back to
+per-value conversion, where a value that cannot be typed is kept as text in
 `<column>__v_text` and reported as a `BadValue`.
 """
 
@@ -138,6 +141,8 @@ def _text_column(values: Sequence[Any]) -> tuple[pa.Array, list[str | None] | No
 
 def _parse_timestamps(text: pa.Array) -> pa.Array:
     parsed = pc.strptime(text, format=TIMESTAMP_FORMATS[0], unit="s", error_is_null=True)
+    if parsed.null_count == text.null_count:
+        return parsed  # the usual case: every value in the API's own format
     for fmt in TIMESTAMP_FORMATS[1:]:
         retry = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
         parsed = pc.coalesce(parsed, retry)
@@ -152,12 +157,16 @@ def timestamp_column_factory(timezone: str) -> Callable[[Sequence[Any]], tuple[p
             text = pa.array(values, type=pa.string())
         except _ARROW_ERRORS:
             text = pa.array([as_text(value) for value in values], type=pa.string())
+        return timestamps_from_text(text)
+
+    def timestamps_from_text(text: pa.Array) -> tuple[pa.Array, list[str | None] | None]:
         parsed = _parse_timestamps(text)
-        no_date = pc.or_kleene(pc.is_null(text), pc.is_in(text, pa.array(NO_DATE)))
-        unparsed = pc.and_(pc.is_null(parsed), pc.invert(no_date))
         raw = None
-        if pc.any(unparsed).as_py():
-            raw = pc.if_else(unparsed, text, pa.scalar(None, pa.string())).to_pylist()
+        if parsed.null_count > text.null_count:  # some text did not parse: a no-date, or bad
+            no_date = pc.or_kleene(pc.is_null(text), pc.is_in(text, pa.array(NO_DATE)))
+            unparsed = pc.and_(pc.is_null(parsed), pc.invert(no_date))
+            if pc.any(unparsed).as_py():
+                raw = pc.if_else(unparsed, text, pa.scalar(None, pa.string())).to_pylist()
         if timezone != "UTC":
             parsed = pc.assume_timezone(
                 parsed, timezone=timezone, ambiguous="earliest", nonexistent="earliest"
@@ -166,7 +175,39 @@ def timestamp_column_factory(timezone: str) -> Callable[[Sequence[Any]], tuple[p
             parsed = parsed.cast(pa.timestamp("s", tz="UTC"))
         return parsed.cast(arrow_type("timestamp")), raw
 
+    timestamp_column.from_text = timestamps_from_text  # type: ignore[attr-defined]
     return timestamp_column
+
+
+def _struct_of(items: list[dict[str, Any]]) -> pa.StructArray | None:
+    """Every field of every item in one C++ pass, types inferred from the JSON values;
+    None when some field mixes types (then every column takes the per-value path)."""
+    try:
+        array = pa.array(items)
+    except _ARROW_ERRORS:
+        return None
+    return array if pa.types.is_struct(array.type) else None
+
+
+def _is(array: pa.Array, *checks: Callable[[pa.DataType], bool]) -> bool:
+    return pa.types.is_null(array.type) or any(check(array.type) for check in checks)
+
+
+def _fast_integer(array: pa.Array) -> pa.Array | None:
+    return array.cast(pa.int64()) if _is(array, pa.types.is_int64) else None
+
+
+def _fast_decimal(array: pa.Array) -> pa.Array | None:
+    if not _is(array, pa.types.is_int64, pa.types.is_float64):
+        return None
+    try:  # the same float64 route as `_decimal_column`
+        return array.cast(pa.float64()).cast(arrow_type("decimal"))
+    except _ARROW_ERRORS:
+        return None
+
+
+def _fast_text(array: pa.Array) -> pa.Array | None:
+    return array.cast(pa.string()) if _is(array, pa.types.is_string) else None
 
 
 class PageConverter:
@@ -182,23 +223,30 @@ class PageConverter:
             "timestamp": timestamp_column_factory(timezone),
             "text": _text_column,
         }
+        from_text = self._builders["timestamp"].from_text  # type: ignore[attr-defined]
+        self._fast: dict[ColumnKind, Callable[[pa.Array], Any]] = {
+            "integer": lambda array: (_fast_integer(array), None),
+            "decimal": lambda array: (_fast_decimal(array), None),
+            "timestamp": lambda array: (
+                from_text(array.cast(pa.string())) if _is(array, pa.types.is_string) else (None, None)
+            ),
+            "text": lambda array: (_fast_text(array), None),
+        }
 
-    def __call__(self, items: list[dict[str, Any]], page: int = 0) -> ConvertedPage:
-        ids = [item.get("id") for item in items]
-        if self.spec.id_required and any(row_id is None or row_id == "" for row_id in ids):
-            position = next(i for i, row_id in enumerate(ids) if row_id is None or row_id == "")
-            raise MissingIdError(
-                f"resource '{self.spec.name}', page {page}: row {position} has no 'id', "
-                "but the table is merged on 'id'; refusing to load it"
-            )
+    def __call__(
+        self, items: list[dict[str, Any]], page: int = 0, page_rows: Sequence[tuple[int, int]] = ()
+    ) -> ConvertedPage:
+        """`page_rows` ((page number, rows), ...) names the page of a row in errors when
+        `items` spans several pages."""
+        struct = _struct_of(items)
+        if self.spec.id_required:
+            self._check_ids(items, struct, page_rows or [(page, len(items))])
         fields: list[pa.Field] = []
         arrays: list[pa.Array] = []
         bad: list[BadValue] = []
+        present = {f.name for f in struct.type} if struct is not None else None
         for api_field, kind in self.declared.items():
-            values = [item.get(api_field) for item in items]
-            if kind != "text":
-                values = _blank_to_none(values)
-            array, raw = self._builders[kind](values)
+            array, raw = self._column(items, struct, present, api_field, kind)
             name = column_name(api_field, self.neutral_names)
             key = api_field == "id" and self.spec.id_required
             fields.append(pa.field(name, array.type, nullable=not key))
@@ -206,17 +254,98 @@ class PageConverter:
             if raw is not None and any(value is not None for value in raw):
                 fields.append(pa.field(name + VARIANT_SUFFIX, pa.string()))
                 arrays.append(pa.array(raw, type=pa.string()))
+                ids = [item.get("id") for item in items]
                 bad.extend(
                     BadValue(self.spec.name, ids[i], name, value)
                     for i, value in enumerate(raw)
                     if value is not None
                 )
-        for extra in sorted(set().union(*items) - self.declared.keys()) if items else ():
-            array, _ = _text_column([item.get(extra) for item in items])
+        extras = present if present is not None else set().union(*items)
+        for extra in sorted(extras - self.declared.keys()):
+            array, _ = self._column(items, struct, present, extra, "text")
             fields.append(pa.field(extra, pa.string()))
             arrays.append(array)
         return ConvertedPage(pa.Table.from_arrays(arrays, schema=pa.schema(fields)), bad)
 
+    def _column(self, items, struct, present, api_field: str, kind: ColumnKind) -> tuple[pa.Array, Any]:
+        """Fast path from the struct array when the JSON type is the natural one, else
+        the per-value path on the Python values."""
+        if struct is not None:
+            if api_field not in present:
+                return pa.nulls(len(items), arrow_type(kind)), None
+            array, raw = self._fast[kind](struct.field(api_field))
+            if array is not None:
+                return array, raw
+        values = [item.get(api_field) for item in items]
+        if kind != "text":
+            values = _blank_to_none(values)
+        return self._builders[kind](values)
+
+    def _check_ids(self, items, struct, page_rows: Sequence[tuple[int, int]]) -> None:
+        if struct is not None and "id" in {f.name for f in struct.type}:
+            id_column = struct.field("id")
+            if pa.types.is_int64(id_column.type) and id_column.null_count == 0:
+                return  # every row has an integer id
+        ids = [item.get("id") for item in items]
+        if any(row_id is None or row_id == "" for row_id in ids):
+            position = next(i for i, row_id in enumerate(ids) if row_id is None or row_id == "")
+            for page, rows in page_rows:
+                if position < rows:
+                    break
+                position -= rows
+            raise MissingIdError(
+                f"resource '{self.spec.name}', page {page}: row {position} has no 'id', "
+                "but the table is merged on 'id'; refusing to load it"
+            )
+
     def empty_table(self) -> pa.Table:
         """The declared schema with no rows: creates the table for an empty resource."""
         return self(items=[]).table
+
+
+# Why batches: dlt spends a few milliseconds of schema work on every item a resource
+# yields, whatever its size, and typing many rows at once costs far less per row than one
+# page at a time. The budgets bound what one resource holds in memory: raw items (Python
+# dicts, ~70 bytes a value) up to CONVERT_VALUES values, typed tables up to YIELD_BYTES.
+CONVERT_VALUES = 60_000
+YIELD_BYTES = 2 << 20
+
+
+class TableBatcher:
+    """Pages of items in, few large typed tables out (see CONVERT_VALUES, YIELD_BYTES)."""
+
+    def __init__(self, converter: PageConverter, convert_values: int = CONVERT_VALUES,
+                 yield_bytes: int = YIELD_BYTES):
+        self.converter = converter
+        self.convert_rows = max(1, convert_values // max(1, len(converter.declared)))
+        self.yield_bytes = yield_bytes
+        self._items: list[dict[str, Any]] = []
+        self._page_rows: list[tuple[int, int]] = []
+        self._tables: list[pa.Table] = []
+        self._bytes = 0
+
+    def add(self, items: list[dict[str, Any]], page: int) -> tuple[list[BadValue], pa.Table | None]:
+        """Take one page's items; returns the bad values found and a table when one is ready."""
+        self._items.extend(items)
+        self._page_rows.append((page, len(items)))
+        if len(self._items) < self.convert_rows:
+            return [], None
+        bad = self._convert()
+        return bad, self._take() if self._bytes >= self.yield_bytes else None
+
+    def flush(self) -> tuple[list[BadValue], pa.Table | None]:
+        """Whatever is left, as one table (None if nothing is)."""
+        bad = self._convert() if self._items else []
+        return bad, self._take() if self._tables else None
+
+    def _convert(self) -> list[BadValue]:
+        converted = self.converter(self._items, page_rows=self._page_rows)
+        self._items, self._page_rows = [], []
+        self._tables.append(converted.table)
+        self._bytes += converted.table.nbytes
+        return converted.bad_values
+
+    def _take(self) -> pa.Table:
+        tables, self._tables, self._bytes = self._tables, [], 0
+        # Batches may differ in variant and extra columns: missing ones become NULL.
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")

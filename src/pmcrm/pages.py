@@ -8,17 +8,30 @@ The first page gives `total`, so pages 2..N are known and fetched concurrently o
 pool, yielded in order. Page-number paging over data that changes while it is read skips
 rows (a delete shifts later rows onto an earlier page) and repeats others. Every page
 carries `total`; if it moved during the read, or the rows do not add up, the endpoint is
-read again, rows already seen are skipped, and only a pass that is itself consistent ends
-the read. Otherwise the read fails loudly rather than load a silent gap.
+read again and rows already seen are skipped:
+
+- rows in ascending id order (new rows get higher ids, so rows only ever move towards
+  page 1, and only when a row is inserted or deleted): the last page is read right after
+  page 1, and once more with page 1 after all the others. Any insert or delete changes
+  the last page, so an unchanged last page proves pages 2..N were read from data that
+  held still; page 1 read again completes that snapshot (2 extra requests). When the
+  data did move, one "settle" pass reads the pages one at a time from the last to the
+  first: a row present for the whole pass cannot slip past it, it only moves to pages not
+  yet read. No quiet moment is needed, so this converges while the data keeps moving.
+- any other order: passes repeat until one is itself consistent (one total, rows ==
+  total == distinct rows); after MAX_READ_PASSES the read fails loudly rather than load
+  a silent gap. Not detected in this case (docs/reliability.md): inserts and deletes
+  that cancel out in `total` and row count between two page reads.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Generator, Iterator
 
 import orjson
 
@@ -29,6 +42,10 @@ FetchPage = Callable[[int], Page]
 # Without a total, stop after this many pages rather than loop forever.
 MAX_PAGES_WITHOUT_TOTAL = 100_000
 MAX_READ_PASSES = 4
+
+
+def page_ids(page: Page) -> tuple:
+    return tuple(item.get("id") for item in page.items)
 
 
 def row_key(item: dict[str, Any]) -> Any:
@@ -42,10 +59,66 @@ class _Pass:
     totals: set = field(default_factory=set)
     keys: set = field(default_factory=set)
     rows: int = 0
+    # page number -> (first id, last id) while every page is in ascending integer id order
+    id_spans: dict | None = field(default_factory=dict)
+    last_page: tuple[int, tuple] | None = None  # (number, ids) of the highest page past 1
+
+    def add(self, page: Page) -> None:
+        self.rows += len(page.items)
+        if page.total is not None:
+            self.totals.add(page.total)
+        if page.number > 1 and (self.last_page is None or page.number >= self.last_page[0]):
+            self.last_page = (page.number, page_ids(page))
+        ids = [i for i in page_ids(page) if i is not None]  # a null id has no place in the order
+        if self.id_spans is None or not ids:
+            return
+        if all(type(i) is int for i in ids) and all(a < b for a, b in zip(ids, ids[1:])):
+            self.id_spans[page.number] = (ids[0], ids[-1])
+        else:
+            self.id_spans = None
 
     def consistent(self) -> bool:
         (total,) = self.totals if len(self.totals) == 1 else (None,)
         return total is not None and self.rows == total == len(self.keys)
+
+    def in_id_order(self) -> bool:
+        """Pages in ascending id order, each page after the one before it: rows moved by
+        fewer than a page's worth of deletes keep this; rows inserted anywhere but at the
+        end, or another sort order, break it."""
+        if not self.id_spans:
+            return False
+        spans = [self.id_spans[n] for n in sorted(self.id_spans)]
+        return all(a[0] < b[0] and a[1] < b[1] for a, b in zip(spans, spans[1:]))
+
+    def settled(self) -> bool:
+        """A settle pass in id order proves completeness (module docstring) - unless it saw
+        one total, no row twice and still rows that do not add up: then the API's total is
+        wrong, the data did not move."""
+        moved = len(self.totals) > 1 or self.rows > len(self.keys)
+        return self.in_id_order() and (moved or self.consistent())
+
+
+class PageBudget:
+    """Read-ahead shared by every endpoint of a run: how many pages may be fetched before
+    their reader asks for them. Each reader may always have its next page in flight, so
+    no reader waits on another; beyond that, pages come from this budget. It bounds the
+    parsed pages held in memory (a page of wide rows is ~0.5 MB of Python objects) while
+    keeping the request pool busy."""
+
+    def __init__(self, pages: int):
+        self._free = max(pages, 0)
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._free <= 0:
+                return False
+            self._free -= 1
+            return True
+
+    def give(self) -> None:
+        with self._lock:
+            self._free += 1
 
 
 class EndpointReader:
@@ -59,36 +132,42 @@ class EndpointReader:
         executor: Executor,
         window: int,
         stop_after: Callable[[Page], bool] | None = None,
+        budget: PageBudget | None = None,
     ):
         self.resource, self.limit, self.fetch = resource, limit, fetch
         self.executor, self.window = executor, max(window, 1)
+        self.budget = budget if budget is not None else PageBudget(self.window)
         self.stop_after = stop_after
         self.passes = 0
         self.stopped_early = False
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
         seen: set = set()
+        totals_seen: set = set()
+        settle = False
         while True:
             self.passes += 1
-            current = _Pass()
-            for page in self._pages():
-                current.rows += len(page.items)
-                fresh = []
-                for item in page.items:
-                    key = row_key(item)
-                    current.keys.add(key)
-                    if key not in seen:
-                        seen.add(key)
-                        fresh.append(item)
-                if page.total is not None:
-                    current.totals.add(page.total)
+            # In the first pass every key is new to `seen`: one set serves both (memory).
+            current = _Pass(keys=seen if self.passes == 1 else set())
+            pages = self._settle_pages(max(totals_seen)) if settle else self._pages()
+            for page in pages:
+                fresh = self._fresh(page, seen, current)
                 if fresh:
                     yield fresh
                 if self.stop_after is not None and self.stop_after(page):
                     self.stopped_early = True  # the caller asked for a partial read
                     return
-            if not current.totals or current.consistent():
+            if not current.totals or (settle and current.settled()):
                 return
+            if not settle and current.consistent():
+                if current.last_page is None or self.stop_after is not None or not current.in_id_order():
+                    return  # one page (one snapshot), or an order without a proof (docstring)
+                if (yield from self._still_since_last_page(current, seen)):
+                    return
+            totals_seen |= current.totals
+            # A settle pass only helps where rows move towards page 1 (see the module
+            # docstring); after a settle pass that broke id order, plain passes again.
+            settle = not settle and self.stop_after is None and current.in_id_order()
             if self.passes >= MAX_READ_PASSES:
                 raise IncompleteReadError(
                     f"resource '{self.resource}': the data kept changing while it was read "
@@ -96,24 +175,76 @@ class EndpointReader:
                     f"{current.rows}, distinct {len(current.keys)}). Refusing a partial load."
                 )
 
+    def _fresh(self, page: Page, seen: set, current: _Pass | None = None) -> list[dict[str, Any]]:
+        """The rows of `page` not yielded before; counts the page into `current`."""
+        if current is not None:
+            current.add(page)
+        fresh = []
+        for item in page.items:
+            key = row_key(item)
+            if key not in seen:
+                seen.add(key)
+                fresh.append(item)
+            if current is not None:
+                current.keys.add(key)
+        return fresh
+
+    def _still_since_last_page(self, current: _Pass, seen: set) -> Generator[list, None, bool]:
+        """Read the last page and page 1 again, after every other page: True if the last
+        page did not change since it was first read (so nothing was inserted or deleted
+        while pages 2..N were read). Rows new on either page are yielded."""
+        number, ids = current.last_page
+        again = [self.executor.submit(self.fetch, n) for n in (number, 1)]
+        last, first = (future.result() for future in again)
+        for page in (last, first):
+            fresh = self._fresh(page, seen)
+            if fresh:
+                yield fresh
+        return page_ids(last) == ids and {last.total, first.total} == current.totals
+
+    def _fetch_in_pool(self, number: int) -> Page:
+        """One page now, through the shared pool: every request counts against its size."""
+        return self.executor.submit(self.fetch, number).result()
+
     def _pages(self) -> Iterator[Page]:
-        first = self.fetch(1)
+        first = self._fetch_in_pool(1)
         yield first
         if first.total is None:
             yield from self._pages_without_total(first)
             return
         last = math.ceil(first.total / self.limit)
-        pending: deque[Future] = deque()
+        # Read alone, before pages 2..N-1 (see _still_since_last_page); yielded in order.
+        last_page = self._fetch_in_pool(last) if last > 1 else None
+        pending: deque[tuple[Future, bool]] = deque()  # (page, paid from the budget)
         next_page = 2
         try:
-            while pending or next_page <= last:
-                while next_page <= last and len(pending) < self.window:
-                    pending.append(self.executor.submit(self.fetch, next_page))
+            while pending or next_page < last:
+                while next_page < last and len(pending) < self.window:
+                    paid = bool(pending)  # the next page is free, read-ahead is paid
+                    if paid and not self.budget.take():
+                        break
+                    pending.append((self.executor.submit(self.fetch, next_page), paid))
                     next_page += 1
-                yield pending.popleft().result()
+                future, paid = pending.popleft()
+                try:
+                    yield future.result()
+                finally:
+                    if paid:
+                        self.budget.give()
         finally:
-            for future in pending:
+            for future, paid in pending:
                 future.cancel()
+                if paid:
+                    self.budget.give()
+        if last_page is not None:
+            yield last_page
+
+    def _settle_pages(self, largest_total: int) -> Iterator[Page]:
+        """Every page, one at a time, from the last to the first. Why sequential: the
+        guarantee needs each page read after the one above it (a row can then only move
+        onto a page still to be read); concurrent requests may be served in any order."""
+        for number in range(max(math.ceil(largest_total / self.limit), 1), 0, -1):
+            yield self._fetch_in_pool(number)
 
     def _pages_without_total(self, first: Page) -> Iterator[Page]:
         """No total: read on until a short or empty page, guarding against an API that
@@ -127,7 +258,7 @@ class EndpointReader:
                     f"resource '{self.resource}': no 'total' and still rows after "
                     f"{MAX_PAGES_WITHOUT_TOTAL} pages; stopping"
                 )
-            page = self.fetch(number)
+            page = self._fetch_in_pool(number)
             if page.items and [row_key(i) for i in page.items] == [row_key(i) for i in previous.items]:
                 raise IncompleteReadError(
                     f"resource '{self.resource}', page {number}: the API returned the same rows "

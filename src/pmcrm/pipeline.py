@@ -5,23 +5,34 @@ Library first: `run_sync(SyncRequest(...))` is what `pmcrm sync` and `pmcrm demo
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Sequence
 
 import dlt
 from dlt.common.destination import Destination
+from dlt.load.exceptions import LoadClientJobException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pmcrm.client import RequestStats
 from pmcrm.deletions import DeletionMode, ReadLedger, apply_deletions
 from pmcrm.errors import PmcrmError
+from pmcrm.lock import pipeline_lock
+from pmcrm.progress import Progress
 from pmcrm.redact import redact, register_secret
+from pmcrm.runs import record_run, runs_row
 from pmcrm.source import pmcrm_source
+from pmcrm.tuning import append_first_loads, dlt_settings, duckdb_credentials, without_tables
 
 DEFAULT_DATASET = "pmcrm_data"  # not "pmcrm": DuckDB names the catalog after the file
 DEFAULT_DUCKDB_FILE = "pmcrm.duckdb"
 DEFAULT_PIPELINE = "pmcrm"
+DEFAULT_BUCKET_URL = "pmcrm_files"  # filesystem destination: a folder in the current one
+TABLE_FORMATS = ("parquet", "delta")  # filesystem: plain parquet files, or Delta tables
 
 
 @dataclass
@@ -39,6 +50,9 @@ class SyncRequest:
     full_refresh: bool = False
     deletions: DeletionMode = "mark"
     source_options: dict[str, Any] = field(default_factory=dict)
+    bucket_url: str | None = None  # filesystem only; else dlt config, else ./pmcrm_files
+    table_format: str = "parquet"  # filesystem only: "parquet" (snapshots) or "delta" (merges)
+    progress: Progress | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -52,14 +66,57 @@ class SyncResult:
     deleted: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     written: dict[str, int] = field(default_factory=dict)
+    run_id: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
-def make_destination(name: str, duckdb_file: str = DEFAULT_DUCKDB_FILE) -> Any:
-    """DuckDB goes to a file in the current folder; any other dlt destination by name,
-    with its credentials from dlt's config (`DESTINATION__POSTGRES__CREDENTIALS`, ...)."""
+# Snapshot (replace) tables go to the staging dataset first and are swapped in by one
+# transaction. dlt's default, truncate-and-insert, empties them when the load starts, so a
+# load that failed later left `pipeline` and `st_projects_users` empty.
+ATOMIC_REPLACE = "insert-from-staging"
+
+
+def make_destination(name: str, duckdb_file: str = DEFAULT_DUCKDB_FILE, bucket_url: str | None = None) -> Any:
+    """DuckDB goes to a file in the current folder; filesystem to `bucket_url` (a folder,
+    or s3://, gs://, az://... with credentials from dlt's config); any other dlt
+    destination by name, with its credentials from dlt's config
+    (`DESTINATION__POSTGRES__CREDENTIALS`, ...)."""
     if name == "duckdb":
-        return dlt.destinations.duckdb(duckdb_file)
-    return Destination.from_reference(name)
+        return dlt.destinations.duckdb(duckdb_credentials(duckdb_file), replace_strategy=ATOMIC_REPLACE)
+    if name == "filesystem":
+        url = bucket_url or dlt.config.get("destination.filesystem.bucket_url") or DEFAULT_BUCKET_URL
+        return dlt.destinations.filesystem(bucket_url=url if "://" in url else os.path.abspath(url))
+    destination = Destination.from_reference(name)
+    if ATOMIC_REPLACE in destination.capabilities().supported_replace_strategies:
+        destination = Destination.from_reference(name, replace_strategy=ATOMIC_REPLACE)
+    return destination
+
+
+def check_destination_options(request: SyncRequest) -> None:
+    """Reject file options on a database, and Delta without its package, before any work."""
+    if request.table_format not in TABLE_FORMATS:
+        raise ValueError(f"unknown table format '{request.table_format}'; choose from {', '.join(TABLE_FORMATS)}")
+    if request.destination != "filesystem" and (request.bucket_url or request.table_format != "parquet"):
+        raise ValueError("--bucket-url and --table-format apply to --destination filesystem only")
+    if request.table_format == "delta" and importlib.util.find_spec("deltalake") is None:
+        raise ValueError("Delta tables need the deltalake package: pip install 'pmcrm[delta]'")
+
+
+def writes_plain_files(request: SyncRequest) -> bool:
+    """Plain parquet cannot merge or update rows in place, so every sync writes each
+    table as a full snapshot (replace, no incremental cursor, deleted rows simply gone);
+    Delta tables merge like a database."""
+    return request.destination == "filesystem" and request.table_format == "parquet"
+
+
+def _run_options(request: SyncRequest) -> dict[str, Any]:
+    """`pipeline.run` arguments that depend on the destination."""
+    if request.destination != "filesystem":
+        return {}
+    if writes_plain_files(request):
+        return {"write_disposition": "replace"}
+    return {"table_format": request.table_format}
 
 
 # Formats that keep '' distinct from NULL and load fast, best first. Postgres takes
@@ -78,7 +135,7 @@ def loader_file_format(destination: Any) -> str | None:
 def make_pipeline(request: SyncRequest) -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name=request.pipeline_name,
-        destination=make_destination(request.destination, request.duckdb_file),
+        destination=make_destination(request.destination, request.duckdb_file, request.bucket_url),
         dataset_name=request.dataset,
         pipelines_dir=request.pipelines_dir,
     )
@@ -86,13 +143,7 @@ def make_pipeline(request: SyncRequest) -> dlt.Pipeline:
 
 def find_pmcrm_error(exc: BaseException) -> PmcrmError | None:
     """The PmcrmError that caused a dlt failure, if any (dlt wraps resource errors)."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, PmcrmError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
+    return next((e for e in _causes(exc) if isinstance(e, PmcrmError)), None)
 
 
 def supports_sql(pipeline: dlt.Pipeline) -> bool:
@@ -106,7 +157,71 @@ def discard_failed_run(pipeline: dlt.Pipeline) -> None:
     pipeline.drop()
 
 
+def finish_pending_packages(pipeline: dlt.Pipeline, file_format: str | None) -> str | None:
+    """Load what a killed run left extracted or normalized (complete packages, whose state
+    the local cursor already counts) before this run reads anything. Without this, dlt's
+    `run` would load them and return without reading the API, and the sync would report
+    success with nothing new loaded. Packages that cannot be finished (a kill inside dlt's
+    commit can leave one half-moved) are discarded like a failed run's; returns a note."""
+    if not pipeline.has_pending_data:
+        return None
+    try:
+        pipeline.run(loader_file_format=file_format)
+    except PipelineStepFailed as exc:
+        discard_failed_run(pipeline)
+        return redact(f"an interrupted run's pending data could not be loaded and was discarded "
+                      f"(this run read it again): {failure_message(exc)}")
+    return None
+
+
+def failure_message(exc: PipelineStepFailed) -> str:
+    """One line that names what failed: pmcrm's own error, else the table whose load job
+    failed, else the innermost cause (not dlt's wrapper, whose text is a traceback)."""
+    cause = find_pmcrm_error(exc)
+    if cause is not None:
+        return str(cause)
+    job = next((e for e in _causes(exc) if isinstance(e, LoadClientJobException)), None)
+    if job is not None:
+        inner = job.client_exception
+        return f"loading table '{job.job_id.split('.')[0]}' failed: {type(inner).__name__}: {inner}"
+    inner = list(_causes(exc))[-1]
+    return f"{exc.step} failed: {type(inner).__name__}: {inner}"
+
+
+def _causes(exc: BaseException):
+    seen: set = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
 def run_sync(request: SyncRequest) -> SyncResult:
+    """One sync under the pipeline's lock; its summary is appended to `_pmcrm_runs` in the
+    destination whether it succeeded or failed. Raises `LockHeldError` (exit code 3) at
+    once if another run of the same pipeline holds the lock, ValueError for bad options."""
+    register_secret(request.api_key)
+    check_destination_options(request)
+    with pipeline_lock(request.pipeline_name, request.pipelines_dir):
+        started_at = datetime.now(timezone.utc)
+        result = _sync(request)
+        result.run_id, result.started_at = uuid.uuid4().hex, started_at
+        result.finished_at = datetime.now(timezone.utc)
+        runs_pipeline = dlt.pipeline(
+            pipeline_name=f"{request.pipeline_name}_runs",
+            destination=make_destination(request.destination, request.duckdb_file, request.bucket_url),
+            dataset_name=request.dataset,
+            pipelines_dir=request.pipelines_dir,
+        )
+        note = record_run(runs_pipeline, runs_row(result, request),
+                          loader_file_format=loader_file_format(runs_pipeline.destination),
+                          **_run_options(request))
+        if note:
+            result.notes.append(note)
+    return result
+
+
+def _sync(request: SyncRequest) -> SyncResult:
     """Extract, normalize, load, then handle deletions; never reports success after an error."""
     register_secret(request.api_key)
     stats, ledger = RequestStats(), ReadLedger()
@@ -118,27 +233,33 @@ def run_sync(request: SyncRequest) -> SyncResult:
         resources=list(request.resources) if request.resources else None,
         stats=stats,
         ledger=ledger,
-        track_deletions=request.deletions != "keep",
-        **request.source_options,
+        progress=request.progress,
+        **_source_options(request),
     )
     file_format = loader_file_format(pipeline.destination)
     notes: list[str] = []
     try:
-        pipeline.run(
-            source,
-            loader_file_format=file_format,
-            refresh="drop_resources" if request.full_refresh else None,
-        )
+        recovered = finish_pending_packages(pipeline, file_format)
+        if recovered:
+            notes.append(recovered)
+        first_loads = append_first_loads(pipeline, source, request.full_refresh) if supports_sql(pipeline) else set()
+        with dlt_settings(pipeline.destination.destination_type):
+            pipeline.run(
+                source,
+                loader_file_format=file_format,
+                refresh="drop_resources" if request.full_refresh else None,
+                **_run_options(request),
+            )
         written = rows_written(pipeline, source.resources.keys())
         deleted: dict[str, int] = {}
         if supports_sql(pipeline):
-            deleted = apply_deletions(pipeline, ledger, request.deletions, file_format)
-        elif request.deletions != "keep":
+            deleted = apply_deletions(pipeline, without_tables(ledger, first_loads), request.deletions, file_format)
+        elif request.deletions != "keep" and not writes_plain_files(request):
             notes.append("deletions not applied: the destination has no SQL")
     except PipelineStepFailed as exc:
         discard_failed_run(pipeline)
         cause = find_pmcrm_error(exc)
-        message = str(cause) if cause else f"{exc.step} failed: {exc.exception}"
+        message = failure_message(exc)
         return SyncResult(
             ok=False,
             duration=time.monotonic() - started,
@@ -156,6 +277,13 @@ def run_sync(request: SyncRequest) -> SyncResult:
         notes=notes,
         written=written,
     )
+
+
+def _source_options(request: SyncRequest) -> dict[str, Any]:
+    options = {"track_deletions": request.deletions != "keep", **request.source_options}
+    if writes_plain_files(request):  # a full snapshot every run: see writes_plain_files
+        options.update(incremental=False, track_deletions=False)
+    return options
 
 
 def rows_written(pipeline: dlt.Pipeline, tables) -> dict[str, int]:
