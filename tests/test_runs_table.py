@@ -57,12 +57,12 @@ def test_a_failed_run_records_its_failure_and_loads_none_of_the_rows_it_read(san
     monkeypatch.setattr(ApiClient, "fetch_page", page_3_fails)
     result = run_sync(sync_request(sandbox, tmp_path, resources=["tasks"], source_options={"max_attempts": 1}))
 
-    assert not result.ok and result.rows["tasks"] == 200  # pages 1 and 2 were read...
+    assert not result.ok and result.rows["tasks"] == 100  # page 1 was read (the last, 3, comes next)...
     assert data_tables(tmp_path) == set()  # ...and none of it loaded
     (row,) = runs(tmp_path)
     assert row["status"] == "failed" and row["exit_code"] == 1 and row["run_id"] == result.run_id
     assert "API error 31" in row["error"] and "tasks" in row["error"]
-    assert json.loads(row["tables"]) == {"tasks": {"rows_read": 200, "rows_written": 0, "deleted": 0}}
+    assert json.loads(row["tables"]) == {"tasks": {"rows_read": 100, "rows_written": 0, "deleted": 0}}
     assert row["rows_written"] == 0
 
 

@@ -9,6 +9,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dlt.common.schema import Schema
+
 from pmcrm.declarations import RESOURCES_BY_NAME
 from pmcrm.schema import DECIMAL_SCALE, column_name
 
@@ -70,7 +72,9 @@ def deleted_ids(pipeline, resource: str) -> set:
 def assert_table_equals_truth(pipeline, resource: str, api_rows: list[dict], **options) -> int:
     """Same rows, same value in every field (after typing and renaming), no duplicates,
     no value pushed into a variant column. Rows marked deleted are not live rows."""
-    normalize = pipeline.default_schema.naming.normalize_identifier
+    # A failed run drops the local schema (pipeline.discard_failed_run): same default naming.
+    schema = pipeline.default_schema if pipeline.default_schema_name else Schema(pipeline.pipeline_name)
+    normalize = schema.naming.normalize_identifier
     loaded = [row for row in read_table(pipeline, resource) if row.get("_pmcrm_deleted_at") is None]
     return assert_rows_equal_truth(loaded, resource, api_rows, normalize, **options)
 

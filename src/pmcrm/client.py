@@ -9,6 +9,7 @@ request statistics. Every error message is redacted: the key travels in the URL.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 import orjson
 import requests
 from dlt.sources.helpers.requests import Client
-from dlt.sources.helpers.requests.retry import _make_retry
+from dlt.sources.helpers.requests.retry import DEFAULT_RETRY_EXCEPTIONS, DEFAULT_RETRY_STATUS, _make_retry
 from dlt.sources.helpers.requests.session import Session
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, wait_random
@@ -92,11 +93,26 @@ class Page:
     items: list[dict[str, Any]]
 
 
+# orjson reads an integer beyond 64 bits as a float, silently rounding it (a 20-digit
+# reference sent as a JSON number). A body with a run of 20+ digits anywhere is parsed
+# again by the standard library, which keeps integers exact. The check maps digits to
+# '0' and the rest to ' ', then searches once: ~0.3 ms per 150 KB page (a regex: ~4 ms).
+_DIGITS_ONLY = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+_LONG_NUMBER = b"0" * 20
+
+
+def _loads(content: bytes) -> Any:
+    body = orjson.loads(content)
+    if _LONG_NUMBER in content.translate(_DIGITS_ONLY):
+        body = json.loads(content)
+    return body
+
+
 def parsed_body(response: requests.Response) -> Any:
     """The JSON body, parsed once and cached on the response (retry checks read it too)."""
     if not hasattr(response, "_pmcrm_body"):
         try:
-            response._pmcrm_body = orjson.loads(response.content)
+            response._pmcrm_body = _loads(response.content)
         except (orjson.JSONDecodeError, requests.RequestException):
             response._pmcrm_body = None
     return response._pmcrm_body
@@ -178,6 +194,10 @@ class _RetryingClient(Client):
         self._stats.add("retries", reason)
 
 
+def _after(attempts: int) -> str:
+    return "after 1 attempt" if attempts == 1 else f"after {attempts} attempts"
+
+
 def _retry_after_seconds(response: requests.Response, cap: float) -> float | None:
     # Capped as dlt caps its own wait: one 'Retry-After: 86400' must not pause every thread.
     value = response.headers.get("Retry-After", "")
@@ -212,9 +232,9 @@ class ApiClient:
         except requests.RequestException as exc:
             # Built outside the except block so the original (URL-bearing) exception
             # is not chained into tracebacks.
+            tries = self.settings.max_attempts if isinstance(exc, DEFAULT_RETRY_EXCEPTIONS) else 1
             failure = RequestFailedError(
-                f"resource '{resource}', page {page}: {type(exc).__name__} after "
-                f"{self.settings.max_attempts} attempts: {exc}"
+                f"resource '{resource}', page {page}: {type(exc).__name__} {_after(tries)}: {exc}"
             )
         if failure is not None:
             raise failure
@@ -225,9 +245,10 @@ class ApiClient:
     def _page_from(self, response: requests.Response, resource: str, page: int) -> Page:
         attempts = self.settings.max_attempts
         if response.status_code != 200:
+            # dlt retries 429 and 5xx only: any other status failed at its first attempt.
+            tries = attempts if response.status_code in DEFAULT_RETRY_STATUS else 1
             raise RequestFailedError(
-                f"resource '{resource}', page {page}: HTTP {response.status_code} "
-                f"after {attempts} attempts"
+                f"resource '{resource}', page {page}: HTTP {response.status_code} {_after(tries)}"
             )
         body = parsed_body(response)
         if body is None:

@@ -15,6 +15,8 @@ from typing import Any, Sequence
 
 import dlt
 from dlt.common.destination import Destination
+from dlt.destinations.exceptions import DatabaseException
+from dlt.extract.exceptions import PipeException
 from dlt.load.exceptions import LoadClientJobException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
@@ -27,6 +29,7 @@ from pmcrm.redact import redact, register_secret
 from pmcrm.runs import record_run, runs_row
 from pmcrm.source import pmcrm_source
 from pmcrm.tuning import append_first_loads, dlt_settings, duckdb_credentials, without_tables
+from pmcrm.views import drop_views, install_views
 
 DEFAULT_DATASET = "pmcrm_data"  # not "pmcrm": DuckDB names the catalog after the file
 DEFAULT_DUCKDB_FILE = "pmcrm.duckdb"
@@ -184,8 +187,11 @@ def failure_message(exc: PipelineStepFailed) -> str:
     if job is not None:
         inner = job.client_exception
         return f"loading table '{job.job_id.split('.')[0]}' failed: {type(inner).__name__}: {inner}"
-    inner = list(_causes(exc))[-1]
-    return f"{exc.step} failed: {type(inner).__name__}: {inner}"
+    chain = list(_causes(exc))
+    inner = chain[-1]
+    pipe = next((e.pipe_name for e in chain if isinstance(e, PipeException)), None)
+    where = f"resource '{pipe}': " if pipe else ""
+    return f"{where}{exc.step} failed: {type(inner).__name__}: {inner}"
 
 
 def _causes(exc: BaseException):
@@ -243,6 +249,8 @@ def _sync(request: SyncRequest) -> SyncResult:
         if recovered:
             notes.append(recovered)
         first_loads = append_first_loads(pipeline, source, request.full_refresh) if supports_sql(pipeline) else set()
+        if request.full_refresh and supports_sql(pipeline):
+            drop_views(pipeline)  # PostgreSQL refuses to drop tables that views read
         with dlt_settings(pipeline.destination.destination_type):
             pipeline.run(
                 source,
@@ -256,6 +264,8 @@ def _sync(request: SyncRequest) -> SyncResult:
             deleted = apply_deletions(pipeline, without_tables(ledger, first_loads), request.deletions, file_format)
         elif request.deletions != "keep" and not writes_plain_files(request):
             notes.append("deletions not applied: the destination has no SQL")
+        if supports_sql(pipeline):
+            notes.extend(refresh_views(pipeline, request.source_options.get("timezone", "UTC")))
     except PipelineStepFailed as exc:
         discard_failed_run(pipeline)
         cause = find_pmcrm_error(exc)
@@ -277,6 +287,16 @@ def _sync(request: SyncRequest) -> SyncResult:
         notes=notes,
         written=written,
     )
+
+
+def refresh_views(pipeline: dlt.Pipeline, timezone: str) -> list[str]:
+    """Install the `v_*` views after a good load. The data is loaded by then, so a SQL
+    dialect that cannot build a view is a note in the summary, not a failed sync."""
+    try:
+        result = install_views(pipeline, timezone)
+    except DatabaseException as exc:
+        return [f"views not installed: {redact(str(exc)).splitlines()[0]}"]
+    return [f"view {name} skipped: tables {', '.join(tables)} not loaded" for name, tables in result.skipped.items()]
 
 
 def _source_options(request: SyncRequest) -> dict[str, Any]:

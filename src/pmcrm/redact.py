@@ -18,11 +18,13 @@ _lock = threading.Lock()
 
 
 def register_secret(secret: str | None) -> None:
-    """Remember a secret (and its URL-encoded forms) so `redact` hides it everywhere."""
+    """Remember a secret (and its URL-encoded forms) so `redact` hides it everywhere, and
+    mask it in log records from then on - also for library use, without the CLI."""
     if not secret:
         return
     with _lock:
-        _secrets.update({secret, quote(secret, safe=""), quote_plus(secret)})
+        _secrets.update({secret, quote(secret, safe=""), quote(secret), quote_plus(secret)})
+    install_log_redaction()
 
 
 def redact(text: str) -> str:

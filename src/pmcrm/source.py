@@ -98,30 +98,29 @@ class _ResourceRun:
             stop_after=self._older_than(since) if server and server.newest_first and not server.since_param else None,
             budget=self.budget,
         )
-        ids: list = []
         batcher = TableBatcher(self.converter)
         for number, items in enumerate(reader, start=1):
             self.client.stats.add("rows", self.spec.name, len(items))
-            ids.extend(item.get("id") for item in items)
             self.progress.advance(self.spec.name, rows=len(items))
-            table = self._count_bad(*batcher.add(items, number))
-            if table is not None:
-                yield table
-        table = self._count_bad(*batcher.flush())
-        if table is not None:
-            yield table
+            self._count_bad(batcher.add(items, number))
+            del items  # nothing bound across the yield: dozens of readers wait suspended
+            if batcher.ready:
+                yield batcher.take()
+        self._count_bad(batcher.flush())
+        if batcher.ready:
+            yield batcher.take()
         # The declared schema, no rows: creates the table even when the endpoint is empty
         # or the incremental filter dropped every row of a first run.
         yield self.converter.empty_table()
         complete = not reader.stopped_early and not (server and server.since_param)
         if complete and self.spec.write_disposition == "merge" and self.options.track_deletions:
-            self.ledger.record_complete(self.spec.name, ids)
+            # The reader's keys are the ids of every row it yielded (merge rows have ids).
+            self.ledger.record_complete(self.spec.name, reader.seen.values())
         self.progress.finished(self.spec.name)
 
-    def _count_bad(self, bad_values: list, table: pa.Table | None) -> pa.Table | None:
+    def _count_bad(self, bad_values: list) -> None:
         for bad in bad_values:
             self.client.stats.add("bad_values", f"{bad.resource}.{bad.column}")
-        return table
 
     def _fetch(self, number: int, params: dict) -> Page:
         """One page; page 1 tells the progress observer how many rows to expect."""

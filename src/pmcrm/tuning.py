@@ -27,13 +27,14 @@ from pmcrm.deletions import ReadLedger
 
 # DuckDB writes loaded data to the file every this many MB of WAL instead of holding it.
 DUCKDB_CHECKPOINT = "SET checkpoint_threshold = '32MB'"
+DUCKDB_MEMORY = "SET memory_limit = '64MB'"
 # dlt config key -> value, for every destination; DUCKDB_DLT_SETTINGS for DuckDB only.
 DLT_SETTINGS: dict[str, Any] = {"data_writer.buffer_max_items": 1}
 DUCKDB_DLT_SETTINGS: dict[str, Any] = {"load.workers": 2}
 
 
 def duckdb_credentials(path: str) -> DuckDbCredentials:
-    return DuckDbCredentials(path, statements=[DUCKDB_CHECKPOINT])
+    return DuckDbCredentials(path, statements=[DUCKDB_CHECKPOINT, DUCKDB_MEMORY])
 
 
 @contextmanager

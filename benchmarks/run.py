@@ -1,0 +1,308 @@
+"""`make bench`: pmcrm side by side with the baseline and the floor, in one run.
+
+    .venv/bin/python benchmarks/run.py                      # every scenario, 3 runs each
+    .venv/bin/python benchmarks/run.py --quick              # small sizes, 1 run: a smoke test
+    .venv/bin/python benchmarks/run.py --scenario latency --scenario ratelimit --runs 5
+
+The sandbox API runs in its own process (SandboxProcess), warmed up (every page served
+once) before anything is timed; each measured job runs in a fresh process
+(benchmarks/jobs.py), so its peak RSS is its own. Request and 429 counts are the
+sandbox's. Times are medians. Prints Markdown tables (benchmarks/README.md holds the
+latest) and, with --json, writes every raw measurement.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import click
+
+from pmcrm.sandbox import SandboxOptions, SandboxProcess
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from jobs import KEY_VARIABLE  # noqa: E402
+
+SCENARIOS = ("throughput", "latency", "ratelimit", "memory", "incremental")
+RESOURCE_COUNT = 36
+
+
+@dataclass(frozen=True)
+class Plan:
+    large: int = 20_000  # rows per resource, scenario 1 and the large memory run
+    small: int = 2_000  # rows per resource, scenarios 2, 3, 5 and the small memory run
+    baseline_rows: int = 2_000  # the baseline of scenario 1 runs at this size, then scales
+    latency: float = 0.05
+    rate_limit: float = 20.0
+    runs: int = 3
+    baseline_runs: int = 1
+    concurrency: int = 8
+    touch: float = 0.01
+
+
+QUICK = Plan(large=2_000, small=300, baseline_rows=300, runs=1)
+
+
+class Bench:
+    def __init__(self, plan: Plan, echo):
+        self.plan, self.echo = plan, echo
+        self.root = Path(tempfile.mkdtemp(prefix="pmcrm-bench-"))
+        self.raw: list[dict] = []
+        self._cache: dict[tuple, list[dict]] = {}
+
+    @contextmanager
+    def sandbox(self, rows: int, **knobs) -> Iterator[SandboxProcess]:
+        self.echo(f"  sandbox: {RESOURCE_COUNT} x {rows:,} rows {knobs or ''}")
+        with SandboxProcess(SandboxOptions(seed=1, rows=rows, **knobs)) as api:
+            # Warm-up: every page rendered and cached once, as a long-running API would have
+            # (not under a rate limit: there the waits dwarf rendering).
+            if not knobs.get("rate_limit"):
+                self.job(api, "floor", {"concurrency": 16}, record=False)
+            yield api
+
+    def job(self, api, job: str, params: dict, record: bool = True, label: str = "") -> dict:
+        """One job in a fresh process. `keep` keeps its folder (DuckDB file, dlt state) for a
+        later job that names it in `workdir_from` (the second sync of scenario 5)."""
+        params = dict(params)
+        keep = params.pop("keep", False)
+        workdir = Path(params.pop("workdir_from", None) or tempfile.mkdtemp(dir=self.root))
+        params = {"base_url": api.base_url, "workdir": str(workdir), **params}
+        api.reset_stats()
+        reply = subprocess.run(
+            [sys.executable, str(HERE / "jobs.py"), job, json.dumps(params)],
+            env={**os.environ, KEY_VARIABLE: api.api_key}, capture_output=True, text=True,
+        )
+        if reply.returncode != 0:
+            raise RuntimeError(f"{job} failed:\n{reply.stderr[-3000:]}")
+        result = json.loads(reply.stdout.strip().splitlines()[-1])
+        stats = api.stats()
+        result.update(job=job, label=label or job, requests=stats["requests"], throttled=stats["rate_limited"],
+                      workdir=str(workdir))
+        if not result.get("ok", True):
+            raise RuntimeError(f"{label or job} did not succeed: {result.get('error')}")
+        if record:
+            self.raw.append(result)
+            self.echo(f"    {result['label']:<28} {result['seconds']:8.2f} s  {result['rows']:>9,} rows  "
+                      f"{result['requests']:>6} requests  {result['throttled']:>4} x 429  "
+                      f"{result['max_rss_mb']:6.0f} MB")
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return result
+
+    def repeat(self, api, job: str, params: dict, runs: int, label: str) -> list[dict]:
+        return [self.job(api, job, params, label=label) for _ in range(runs)]
+
+    def cached(self, key: tuple, measure) -> list[dict]:
+        if key not in self._cache:
+            self._cache[key] = measure()
+        return self._cache[key]
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def median(results: list[dict], field: str = "seconds") -> float:
+    return statistics.median(r[field] for r in results)
+
+
+def row(name: str, results: list[dict], **extra) -> dict:
+    seconds = median(results)
+    return {"job": name, "runs": len(results), "seconds": seconds, "rows": results[0]["rows"],
+            "rows_per_s": results[0]["rows"] / seconds, "requests": results[0]["requests"],
+            "throttled": max(r["throttled"] for r in results),
+            "rss_mb": median(results, "max_rss_mb"), **extra}
+
+
+def check(name: str, value: float, limit: float, at_most: bool = True, unit: str = "x") -> dict:
+    ok = value <= limit if at_most else value >= limit
+    return {"target": name, "value": f"{value:.2f}{unit}", "limit": f"{'<=' if at_most else '>='} {limit:g}{unit}",
+            "ok": ok}
+
+
+# --------------------------------------------------------------------------- scenarios
+def throughput(bench: Bench) -> tuple[list[dict], list[dict]]:
+    """(1) 36 x large rows, no latency: pmcrm vs baseline vs the floor, DuckDB end to end."""
+    plan = bench.plan
+    with bench.sandbox(plan.large) as api:
+        seq = bench.repeat(api, "floor", {"concurrency": 1}, plan.runs, "floor, sequential")
+        par = bench.repeat(api, "floor", {"concurrency": plan.concurrency}, plan.runs,
+                           f"floor, {plan.concurrency} threads")
+        ours = bench.cached(("pmcrm", plan.large, 0.0), lambda: bench.repeat(api, "pmcrm", {}, plan.runs, "pmcrm"))
+    base = baseline_at(bench, plan.baseline_rows)
+    scale = plan.large / plan.baseline_rows
+    base_seconds = median(base) * scale  # scaled by rows: the baseline does not get faster per row at size
+    rows = [row("floor, sequential", seq), row(f"floor, {plan.concurrency} threads", par), row("pmcrm", ours),
+            {**row(f"baseline at {plan.baseline_rows:,} rows", base),
+             "note": f"x{scale:g} rows -> {base_seconds:,.0f} s" if scale != 1 else ""}]
+    checks = [check("speed-up over the baseline", base_seconds / median(ours), 5, at_most=False),
+              check("time vs sequential floor", median(ours) / median(seq), 2)]
+    return rows, checks
+
+
+def baseline_at(bench: Bench, rows: int, **knobs) -> list[dict]:
+    def measure():
+        with bench.sandbox(rows, **knobs) as api:
+            return bench.repeat(api, "baseline", {}, bench.plan.baseline_runs, f"baseline at {rows:,} rows")
+
+    return bench.cached(("baseline", rows, tuple(sorted(knobs.items()))), measure)
+
+
+def latency(bench: Bench) -> tuple[list[dict], list[dict]]:
+    """(2) 36 x small rows, every request 50 ms, no rate limit."""
+    plan = bench.plan
+    with bench.sandbox(plan.small, latency=plan.latency) as api:
+        par = bench.repeat(api, "floor", {"concurrency": plan.concurrency}, plan.runs,
+                           f"floor, {plan.concurrency} threads")
+        ours = bench.repeat(api, "pmcrm", {}, plan.runs, "pmcrm")
+        base = bench.repeat(api, "baseline", {}, plan.baseline_runs, "baseline")
+    rows = [row(f"floor, {plan.concurrency} threads", par), row("pmcrm", ours), row("baseline", base)]
+    return rows, [check("speed-up over the baseline", median(base) / median(ours), 10, at_most=False)]
+
+
+def ratelimit(bench: Bench) -> tuple[list[dict], list[dict]]:
+    """(3) as (2), and the server allows 20 requests/s (HTTP 429 + Retry-After beyond)."""
+    plan = bench.plan
+    with bench.sandbox(plan.small, latency=plan.latency, rate_limit=plan.rate_limit) as api:
+        told = bench.repeat(api, "pmcrm", {"source_options": {"rate_limit": plan.rate_limit}}, plan.runs,
+                            f"pmcrm --rate-limit {plan.rate_limit:g}")
+        found = bench.repeat(api, "pmcrm", {}, plan.runs, "pmcrm, limit not given")
+        base = bench.repeat(api, "baseline", {}, plan.baseline_runs, "baseline")
+    pages = sum(pages_of(plan.small, size) for size in page_sizes())
+    rows, checks = [], []
+    for name, results in ((f"pmcrm --rate-limit {plan.rate_limit:g}", told), ("pmcrm, limit not given", found)):
+        ideal = median(results, "requests") / plan.rate_limit
+        share = max(r["throttled"] / r["requests"] for r in results)
+        rows.append(row(name, results, note=f"ideal {ideal:.1f} s ({pages / plan.rate_limit:.1f} s for "
+                                            f"{pages} pages)"))
+        checks += [check(f"{name}: time vs ideal", median(results) / ideal, 1.15),
+                   check(f"{name}: 429 share", share * 100, 2, unit="%")]
+    rows.append(row("baseline", base))
+    return rows, checks
+
+
+def memory(bench: Bench) -> tuple[list[dict], list[dict]]:
+    """(4) peak RSS of pmcrm's process at 36 x small and 36 x large rows, no latency."""
+    plan = bench.plan
+    results = {}
+    for rows_each in (plan.small, plan.large):
+        def measure(rows_each=rows_each):
+            with bench.sandbox(rows_each) as api:
+                return bench.repeat(api, "pmcrm", {}, plan.runs, "pmcrm")
+        results[rows_each] = bench.cached(("pmcrm", rows_each, 0.0), measure)
+    small, large = (median(results[n], "max_rss_mb") for n in (plan.small, plan.large))
+    rows = [row(f"pmcrm, {RESOURCE_COUNT} x {n:,}", results[n]) for n in (plan.small, plan.large)]
+    checks = [check("peak RSS, large / small", large / small, 1.2),
+              check("peak RSS at large", large, 400, unit=" MB")]
+    return rows, checks
+
+
+def incremental(bench: Bench) -> tuple[list[dict], list[dict]]:
+    """(5) full sync, touch 1% of rows, second sync with and without server filtering."""
+    plan = bench.plan
+    server = {"server_filter": "updated_since", "server_sort": "sort=updated_asc"}
+    with bench.sandbox(plan.small, server_filter=True) as api:
+        full = bench.job(api, "pmcrm", {"keep": True}, label="full sync")
+        full_filtered = bench.job(api, "pmcrm", {"keep": True, "source_options": server},
+                                  label="full sync, server filter")
+        api.touch(plan.touch)
+        plain = bench.job(api, "pmcrm", {"workdir_from": full["workdir"]}, label="second sync")
+        filtered = bench.job(api, "pmcrm", {"workdir_from": full_filtered["workdir"], "source_options": server},
+                             label="second sync, server filter")
+    rows = [row("full sync", [full]), row("full sync, server filter", [full_filtered]),
+            row(f"second sync ({plan.touch:.0%} touched)", [plain],
+                note=f"{plain['requests'] / full['requests']:.1%} of the full sync's requests"),
+            row(f"second sync, server filter", [filtered],
+                note=f"{filtered['requests'] / full_filtered['requests']:.1%} of the full sync's requests")]
+    return rows, [check("second sync requests, server filter", filtered["requests"] / full_filtered["requests"] * 100,
+                        2, unit="%")]
+
+
+def page_sizes() -> list[int]:
+    from pmcrm.declarations import RESOURCES
+
+    return [spec.page_size for spec in RESOURCES]
+
+
+def pages_of(rows: int, page_size: int) -> int:
+    return max(1, -(-rows // page_size))
+
+
+RUNNERS = {"throughput": throughput, "latency": latency, "ratelimit": ratelimit, "memory": memory,
+           "incremental": incremental}
+TITLES = {
+    "throughput": "(1) Throughput: 36 x {large:,} rows, no latency (DuckDB end to end)",
+    "latency": "(2) Latency: 36 x {small:,} rows, {latency_ms:g} ms per request",
+    "ratelimit": "(3) Rate limit: 36 x {small:,} rows, {latency_ms:g} ms, server limit {rate_limit:g} requests/s",
+    "memory": "(4) Memory: peak RSS at 36 x {small:,} and 36 x {large:,} rows",
+    "incremental": "(5) Incremental: second sync after touching {touch:.0%} of 36 x {small:,} rows",
+}
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| job | runs | time (median) | rows/s | requests | 429s | peak RSS | note |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['job']} | {r['runs']} | {r['seconds']:.2f} s | {r['rows_per_s']:,.0f} | "
+                     f"{r['requests']:,} | {r['throttled']} | {r['rss_mb']:.0f} MB | {r.get('note', '')} |")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option("--scenario", "scenarios", multiple=True, type=click.Choice(SCENARIOS),
+              help="Run only these (repeatable); default: all.")
+@click.option("--quick", is_flag=True, help=f"Small sizes and one run: {QUICK}.")
+@click.option("--runs", type=click.IntRange(1), help="Runs per pmcrm/floor measurement (median taken).")
+@click.option("--baseline-runs", type=click.IntRange(1), help="Runs of the (slow) baseline.")
+@click.option("--full-baseline", is_flag=True, help="Run scenario 1's baseline at full size instead of scaling.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write every measurement here.")
+def main(scenarios, quick, runs, baseline_runs, full_baseline, json_path) -> None:
+    plan = QUICK if quick else Plan()
+    overrides = {k: v for k, v in {"runs": runs, "baseline_runs": baseline_runs}.items() if v}
+    if full_baseline:
+        overrides["baseline_rows"] = plan.large
+    plan = Plan(**{**plan.__dict__, **overrides})
+    bench = Bench(plan, lambda text: click.echo(text, err=True))
+    report, all_checks = [], []
+    started = time.monotonic()
+    try:
+        for name in scenarios or SCENARIOS:
+            title = TITLES[name].format(**plan.__dict__, latency_ms=plan.latency * 1000)
+            click.echo(title, err=True)
+            rows, checks = RUNNERS[name](bench)
+            report.append(f"### {title}\n\n{markdown(rows)}\n")
+            all_checks += [{**c, "scenario": name} for c in checks]
+    finally:
+        bench.close()
+    click.echo(f"\n{machine()}\n")
+    click.echo("\n".join(report))
+    click.echo("### Targets\n\n| scenario | target | measured | target | met |\n|---|---|---:|---:|---|")
+    for c in all_checks:
+        click.echo(f"| {c['scenario']} | {c['target']} | {c['value']} | {c['limit']} | {'yes' if c['ok'] else 'NO'} |")
+    click.echo(f"\n(benchmark took {time.monotonic() - started:,.0f} s)")
+    if json_path:
+        Path(json_path).write_text(json.dumps({"plan": plan.__dict__, "results": bench.raw, "checks": all_checks},
+                                              indent=2, default=str))
+
+
+def machine() -> str:
+    import dlt
+
+    memory_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    return (f"Machine: {os.cpu_count()} cores, {memory_kb / 2**20:.0f} GiB RAM, Python "
+            f"{sys.version.split()[0]}, dlt {dlt.__version__}, load average at the end "
+            f"{os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

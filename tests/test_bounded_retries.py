@@ -1,0 +1,87 @@
+"""Retries are bounded: a resource whose requests keep failing ends the sync with an error
+that names the resource, the last status and the number of attempts, after at most
+`HttpSettings.worst_case_seconds()` - which the waits pmcrm really asks for are checked
+against here, for the default settings, without waiting them out."""
+
+from __future__ import annotations
+
+import pytest
+
+from pmcrm.client import ApiClient, HttpSettings
+from pmcrm.errors import RequestFailedError
+from pmcrm.pipeline import SyncRequest, run_sync
+from tests.scripted_api import Answer, ScriptedApi, envelope
+
+KEY = "bounded-retries-key-42"
+
+
+def always(answer: Answer) -> ScriptedApi:
+    api = ScriptedApi()
+    api.fallback = answer
+    return api
+
+
+def record_waits(client: ApiClient) -> list[float]:
+    """The backoff sleeps the retrying session asks for, recorded instead of slept."""
+    waits: list[float] = []
+    client._client.session.send.retry.sleep = waits.append
+    return waits
+
+
+@pytest.mark.parametrize(
+    "answer, status",
+    [(Answer(status=503, body={}), "HTTP 503"), (Answer(status=500, raw=b"<html>oops</html>"), "HTTP 500")],
+    ids=["503", "500"],
+)
+def test_a_resource_that_keeps_failing_ends_the_sync_naming_resource_status_and_attempts(tmp_path, answer, status):
+    with always(answer) as api:
+        result = run_sync(SyncRequest(
+            base_url=api.base_url, api_key=KEY, resources=["tasks"], duckdb_file=str(tmp_path / "t.duckdb"),
+            source_options={"max_attempts": 3, "backoff_factor": 0.01, "request_timeout": 2},
+        ))
+    assert not result.ok and result.exit_code == 1
+    assert "resource 'tasks', page 1" in result.error
+    assert status in result.error and "after 3 attempts" in result.error
+    assert KEY not in result.error
+    assert len(api.requests) == 3, "exactly max_attempts requests, then it stops"
+
+
+@pytest.mark.parametrize("status", [404, 403, 400])
+def test_a_status_that_is_not_retried_fails_at_once_and_says_so(status):
+    with always(Answer(status=status, body={})) as api:
+        client = ApiClient(api.base_url, KEY, HttpSettings(max_attempts=4, backoff_factor=0.01))
+        with pytest.raises(RequestFailedError, match=f"page 1: HTTP {status} after 1 attempt$"):
+            client.fetch_page("tasks", "/v1/task/tasks/list", 1, 100)
+    assert len(api.requests) == 1
+
+
+def test_with_the_default_settings_a_failing_request_stops_within_the_documented_worst_case():
+    settings = HttpSettings()
+    with always(Answer(status=503, body={})) as api:
+        client = ApiClient(api.base_url, KEY, settings)
+        waits = record_waits(client)
+        with pytest.raises(RequestFailedError, match="after 5 attempts"):
+            client.fetch_page("tasks", "/v1/task/tasks/list", 1, 100)
+    assert len(api.requests) == settings.max_attempts
+    # Exponential backoff 1, 2, 4, 8 s, each plus up to 1 s of jitter...
+    assert len(waits) == settings.max_attempts - 1
+    for n, wait in enumerate(waits):
+        assert settings.backoff_factor * 2**n <= wait <= settings.backoff_factor * 2**n + settings.jitter
+    # ...so, with every attempt timing out, the documented bound: 219 s.
+    timeouts = settings.max_attempts * (settings.connect_timeout + settings.timeout)
+    assert timeouts + sum(waits) <= settings.worst_case_seconds() == 219.0
+
+
+def test_a_long_retry_after_is_capped_at_max_retry_delay_for_the_request_and_for_everyone():
+    settings = HttpSettings(timeout=2, max_attempts=3, max_retry_delay=0.2, jitter=0.0)
+    with ScriptedApi().then(Answer(status=429, body={}, headers={"Retry-After": "86400"}),
+                            Answer(envelope([{"id": 1}]))) as api:
+        client = ApiClient(api.base_url, KEY, settings)
+        waits = record_waits(client)
+        page = client.fetch_page("tasks", "/v1/task/tasks/list", 1, 100)
+        # The shared limiter paused every thread for the capped delay, not for a day:
+        # this next request gets through (a day-long pause would trip pytest's timeout).
+        api.then(Answer(envelope([{"id": 2}])))
+        assert client.fetch_page("tasks", "/v1/task/tasks/list", 2, 100).items == [{"id": 2}]
+    assert page.items == [{"id": 1}] and waits == [0.2]
+    assert settings.worst_case_seconds(retry_after=True) == 3 * (10 + 2) + 2 * 0.2
