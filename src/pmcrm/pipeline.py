@@ -28,7 +28,13 @@ from pmcrm.progress import Progress
 from pmcrm.redact import redact, register_secret
 from pmcrm.runs import record_run, runs_row
 from pmcrm.source import pmcrm_source
-from pmcrm.tuning import append_first_loads, dlt_settings, duckdb_credentials, without_tables
+from pmcrm.tuning import (
+    append_first_loads,
+    dlt_settings,
+    duckdb_credentials,
+    lean_allocators,
+    without_tables,
+)
 from pmcrm.views import drop_views, install_views
 
 DEFAULT_DATASET = "pmcrm_data"  # not "pmcrm": DuckDB names the catalog after the file
@@ -208,6 +214,7 @@ def run_sync(request: SyncRequest) -> SyncResult:
     once if another run of the same pipeline holds the lock, ValueError for bad options."""
     register_secret(request.api_key)
     check_destination_options(request)
+    lean_allocators()
     with pipeline_lock(request.pipeline_name, request.pipelines_dir):
         started_at = datetime.now(timezone.utc)
         result = _sync(request)

@@ -29,6 +29,7 @@ from pmcrm.incremental import (
 )
 from pmcrm.pages import EndpointReader, PageBudget
 from pmcrm.progress import NO_PROGRESS, Progress
+from pmcrm.tuning import release_free_memory
 
 SOURCE_NAME = "pmcrm"
 # Pages fetched ahead of their reader, per allowed connection (see pages.PageBudget).
@@ -117,6 +118,7 @@ class _ResourceRun:
             # The reader's keys are the ids of every row it yielded (merge rows have ids).
             self.ledger.record_complete(self.spec.name, reader.seen.values())
         self.progress.finished(self.spec.name)
+        release_free_memory()
 
     def _count_bad(self, bad_values: list) -> None:
         for bad in bad_values:

@@ -1,0 +1,74 @@
+"""A first load into missing (or empty) tables appends: nothing to merge with, so no
+staging tables and no deletion pass. Every later sync merges as declared: changed rows
+are replaced, none duplicated, deleted rows marked."""
+
+from __future__ import annotations
+
+import pytest
+
+from pmcrm.pipeline import make_pipeline, run_sync
+from pmcrm.sandbox import Sandbox, SandboxOptions
+from tests.conftest import sync_request
+from tests.truth import assert_table_equals_truth, read_table
+
+RESOURCES = ["tasks", "invoice_items", "pipeline"]  # merge + cursor, merge, snapshot
+
+
+@pytest.fixture
+def api():
+    with Sandbox(SandboxOptions(seed=11, rows=0, rows_per_resource={name: 150 for name in RESOURCES})) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sync(api, tmp_path):
+    def run(**overrides):
+        request = sync_request(api, tmp_path, **overrides)
+        return run_sync(request), make_pipeline(request)
+
+    return run
+
+
+def schemas(pipeline) -> set[str]:
+    with pipeline.sql_client() as client:
+        return {row[0] for row in client.execute_sql("SELECT schema_name FROM information_schema.schemata")}
+
+
+def tables(pipeline) -> set[str]:
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                                  pipeline.dataset_name)
+        return {row[0] for row in rows}
+
+
+def test_a_first_sync_appends_and_the_next_one_merges(api, sync):
+    first, pipeline = sync(resources=RESOURCES)
+    assert first.ok, first.error
+    for name in RESOURCES:
+        assert_table_equals_truth(pipeline, name, api.truth(name))
+    assert not any(name.endswith("_staging") for name in schemas(pipeline)), "nothing went through staging"
+    assert "_pmcrm_seen_ids" not in tables(pipeline), "no deletion pass over tables that were empty"
+    assert pipeline.default_schema.get_table("tasks")["write_disposition"] == "append"
+
+    api.update(0.2, RESOURCES)
+    api.delete(3, RESOURCES)
+    second, pipeline = sync(resources=RESOURCES)
+    assert second.ok, second.error
+    assert pipeline.default_schema.get_table("tasks")["write_disposition"] == "merge"
+    assert any(name.endswith("_staging") for name in schemas(pipeline)), "the second sync merged"
+    for name in RESOURCES:
+        live = [row for row in read_table(pipeline, name) if row.get("_pmcrm_deleted_at") is None]
+        assert len(live) == len(api.truth(name)), f"{name}: changed rows replaced, none duplicated"
+        assert_table_equals_truth(pipeline, name, api.truth(name))
+    marked = [row for row in read_table(pipeline, "tasks") if row.get("_pmcrm_deleted_at") is not None]
+    assert len(marked) == 3, "deleted rows are marked as on any merge"
+
+
+def test_a_full_refresh_rebuilds_by_appending_without_duplicates(api, sync):
+    first, pipeline = sync(resources=RESOURCES)
+    assert first.ok, first.error
+    api.update(0.5, RESOURCES)
+    again, pipeline = sync(resources=RESOURCES, full_refresh=True)
+    assert again.ok, again.error
+    for name in RESOURCES:
+        assert_table_equals_truth(pipeline, name, api.truth(name))
