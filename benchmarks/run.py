@@ -79,6 +79,7 @@ class Bench:
         workdir = Path(params.pop("workdir_from", None) or tempfile.mkdtemp(dir=self.root))
         params = {"base_url": api.base_url, "workdir": str(workdir), **params}
         api.reset_stats()
+        server_cpu = cpu_seconds(api.pid)
         reply = subprocess.run(
             [sys.executable, str(HERE / "jobs.py"), job, json.dumps(params)],
             env={**os.environ, KEY_VARIABLE: api.api_key}, capture_output=True, text=True,
@@ -88,14 +89,15 @@ class Bench:
         result = json.loads(reply.stdout.strip().splitlines()[-1])
         stats = api.stats()
         result.update(job=job, label=label or job, requests=stats["requests"], throttled=stats["rate_limited"],
-                      workdir=str(workdir))
+                      server_cpu_seconds=cpu_seconds(api.pid) - server_cpu, workdir=str(workdir))
         if not result.get("ok", True):
             raise RuntimeError(f"{label or job} did not succeed: {result.get('error')}")
         if record:
             self.raw.append(result)
             self.echo(f"    {result['label']:<28} {result['seconds']:8.2f} s  {result['rows']:>9,} rows  "
                       f"{result['requests']:>6} requests  {result['throttled']:>4} x 429  "
-                      f"{result['max_rss_mb']:6.0f} MB")
+                      f"{result['max_rss_mb']:6.0f} MB  CPU {result['cpu_seconds']:6.1f} s "
+                      f"(sandbox {result['server_cpu_seconds']:5.1f} s)")
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
         return result
@@ -112,6 +114,13 @@ class Bench:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux): the sandbox's share of the cores."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def median(results: list[dict], field: str = "seconds") -> float:
     return statistics.median(r[field] for r in results)
 
@@ -120,7 +129,7 @@ def row(name: str, results: list[dict], **extra) -> dict:
     seconds = median(results)
     return {"job": name, "runs": len(results), "seconds": seconds, "rows": results[0]["rows"],
             "rows_per_s": results[0]["rows"] / seconds, "requests": results[0]["requests"],
-            "throttled": max(r["throttled"] for r in results),
+            "throttled": max(r["throttled"] for r in results), "cpu": median(results, "cpu_seconds"),
             "rss_mb": median(results, "max_rss_mb"), **extra}
 
 
@@ -250,11 +259,12 @@ TITLES = {
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| job | runs | time (median) | rows/s | requests | 429s | peak RSS | note |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| job | runs | time (median) | rows/s | requests | 429s | CPU | peak RSS | note |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         lines.append(f"| {r['job']} | {r['runs']} | {r['seconds']:.2f} s | {r['rows_per_s']:,.0f} | "
-                     f"{r['requests']:,} | {r['throttled']} | {r['rss_mb']:.0f} MB | {r.get('note', '')} |")
+                     f"{r['requests']:,} | {r['throttled']} | {r['cpu']:.1f} s | {r['rss_mb']:.0f} MB | "
+                     f"{r.get('note', '')} |")
     return "\n".join(lines)
 
 
