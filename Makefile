@@ -19,8 +19,9 @@ test: $(STAMP)  ## the whole suite, as CI runs it
 	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)  ## performance benchmarks (not part of the tests)
-	$(BIN)/python benchmarks/run.py
+bench: $(STAMP)  ## performance benchmarks (not part of the tests), with a profile of scenario 1
+	$(BIN)/pip install -q -e '.[bench]'
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/run.py --profile $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) pmcrm_demo.duckdb pmcrm.duckdb .pytest_cache

@@ -30,7 +30,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 KEY_VARIABLE = "PMCRM_BENCH_API_KEY"
 
 
+def phases(pipeline) -> dict[str, float]:
+    """Seconds per dlt step of the last run (extract, normalize, load)."""
+    steps = pipeline.last_trace.steps if pipeline.last_trace else []
+    return {s.step: (s.finished_at - s.started_at).total_seconds() for s in steps
+            if s.step in ("extract", "normalize", "load") and s.finished_at}
+
+
 def pmcrm_job(params: dict, api_key: str) -> dict:
+    import dlt
+
     from pmcrm.pipeline import SyncRequest, run_sync
 
     workdir = Path(params["workdir"])
@@ -47,6 +56,7 @@ def pmcrm_job(params: dict, api_key: str) -> dict:
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
+        "phases": phases(dlt.attach(pipeline_name="bench", pipelines_dir=request.pipelines_dir)),
         "ok": result.ok,
         "error": result.error,
         "rows": sum(result.rows.values()),
@@ -71,7 +81,7 @@ def baseline_job(params: dict, api_key: str) -> dict:
     pipeline.run(baseline_source(params["base_url"], api_key))
     seconds = time.perf_counter() - started
     counts = pipeline.last_trace.last_normalize_info.row_counts
-    return {"seconds": seconds, "ok": True, "rows": sum(n for t, n in counts.items() if not t.startswith("_dlt"))}
+    return {"seconds": seconds, "phases": phases(pipeline), "ok": True, "rows": sum(n for t, n in counts.items() if not t.startswith("_dlt"))}
 
 
 def floor_job(params: dict, api_key: str) -> dict:

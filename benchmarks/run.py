@@ -28,11 +28,13 @@ from typing import Iterator
 
 import click
 
+from pmcrm.client import DEFAULT_CONCURRENCY
 from pmcrm.sandbox import SandboxOptions, SandboxProcess
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from jobs import KEY_VARIABLE  # noqa: E402
+from profiling import py_spy_command, summary  # noqa: E402
 
 SCENARIOS = ("throughput", "latency", "ratelimit", "memory", "incremental")
 RESOURCE_COUNT = 36
@@ -47,7 +49,7 @@ class Plan:
     rate_limit: float = 20.0
     runs: int = 3
     baseline_runs: int = 1
-    concurrency: int = 8
+    concurrency: int = DEFAULT_CONCURRENCY  # the floor's threads: as many as pmcrm's requests in flight
     touch: float = 0.01
 
 
@@ -59,6 +61,8 @@ class Bench:
         self.plan, self.echo = plan, echo
         self.root = Path(tempfile.mkdtemp(prefix="pmcrm-bench-"))
         self.raw: list[dict] = []
+        self.profiles: list[str] = []
+        self.profiling = False
         self._cache: dict[tuple, list[dict]] = {}
 
     @contextmanager
@@ -71,9 +75,11 @@ class Bench:
                 self.job(api, "floor", {"concurrency": 16}, record=False)
             yield api
 
-    def job(self, api, job: str, params: dict, record: bool = True, label: str = "") -> dict:
+    def job(self, api, job: str, params: dict, record: bool = True, label: str = "",
+            prefix: list[str] = ()) -> dict:
         """One job in a fresh process. `keep` keeps its folder (DuckDB file, dlt state) for a
-        later job that names it in `workdir_from` (the second sync of scenario 5)."""
+        later job that names it in `workdir_from` (the second sync of scenario 5); `prefix`
+        runs it under a profiler."""
         params = dict(params)
         keep = params.pop("keep", False)
         workdir = Path(params.pop("workdir_from", None) or tempfile.mkdtemp(dir=self.root))
@@ -81,7 +87,7 @@ class Bench:
         api.reset_stats()
         server_cpu = cpu_seconds(api.pid)
         reply = subprocess.run(
-            [sys.executable, str(HERE / "jobs.py"), job, json.dumps(params)],
+            [*prefix, sys.executable, str(HERE / "jobs.py"), job, json.dumps(params)],
             env={**os.environ, KEY_VARIABLE: api.api_key}, capture_output=True, text=True,
         )
         if reply.returncode != 0:
@@ -105,6 +111,16 @@ class Bench:
     def repeat(self, api, job: str, params: dict, runs: int, label: str) -> list[dict]:
         return [self.job(api, job, params, label=label) for _ in range(runs)]
 
+    def profile(self, api, params: dict, title: str) -> None:
+        """One more pmcrm run (not timed) under py-spy; its summary joins the report."""
+        raw = self.root / "profile.txt"
+        prefix = py_spy_command(raw)
+        if not prefix:
+            self.echo("  (no py-spy on PATH: pip install py-spy to profile)")
+            return
+        self.job(api, "pmcrm", params, record=False, prefix=prefix)
+        self.profiles.append(f"#### Profile: {title}\n\n{summary(raw)}\n")
+
     def cached(self, key: tuple, measure) -> list[dict]:
         if key not in self._cache:
             self._cache[key] = measure()
@@ -125,7 +141,17 @@ def median(results: list[dict], field: str = "seconds") -> float:
     return statistics.median(r[field] for r in results)
 
 
+def phase_note(results: list[dict]) -> str:
+    """Median seconds of extract / normalize / load, where the job reports them."""
+    if not all(r.get("phases") for r in results):
+        return ""
+    return "extract {extract:.1f} + normalize {normalize:.1f} + load {load:.1f} s".format(
+        **{step: statistics.median(r["phases"].get(step, 0.0) for r in results)
+           for step in ("extract", "normalize", "load")})
+
+
 def row(name: str, results: list[dict], **extra) -> dict:
+    extra.setdefault("note", phase_note(results))
     seconds = median(results)
     return {"job": name, "runs": len(results), "seconds": seconds, "rows": results[0]["rows"],
             "rows_per_s": results[0]["rows"] / seconds, "requests": results[0]["requests"],
@@ -148,12 +174,15 @@ def throughput(bench: Bench) -> tuple[list[dict], list[dict]]:
         par = bench.repeat(api, "floor", {"concurrency": plan.concurrency}, plan.runs,
                            f"floor, {plan.concurrency} threads")
         ours = bench.cached(("pmcrm", plan.large, 0.0), lambda: bench.repeat(api, "pmcrm", {}, plan.runs, "pmcrm"))
+        if bench.profiling:
+            bench.profile(api, {}, f"pmcrm, {RESOURCE_COUNT} x {plan.large:,} rows, no latency")
     base = baseline_at(bench, plan.baseline_rows)
     scale = plan.large / plan.baseline_rows
     base_seconds = median(base) * scale  # scaled by rows: the baseline does not get faster per row at size
     rows = [row("floor, sequential", seq), row(f"floor, {plan.concurrency} threads", par), row("pmcrm", ours),
-            {**row(f"baseline at {plan.baseline_rows:,} rows", base),
-             "note": f"x{scale:g} rows -> {base_seconds:,.0f} s" if scale != 1 else ""}]
+            row(f"baseline at {plan.baseline_rows:,} rows", base,
+                note="; ".join(filter(None, [phase_note(base),
+                                             f"x{scale:g} rows -> {base_seconds:,.0f} s" if scale != 1 else ""])))]
     checks = [check("speed-up over the baseline", base_seconds / median(ours), 5, at_most=False),
               check("time vs sequential floor", median(ours) / median(seq), 2)]
     return rows, checks
@@ -276,13 +305,15 @@ def markdown(rows: list[dict]) -> str:
 @click.option("--baseline-runs", type=click.IntRange(1), help="Runs of the (slow) baseline.")
 @click.option("--full-baseline", is_flag=True, help="Run scenario 1's baseline at full size instead of scaling.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write every measurement here.")
-def main(scenarios, quick, runs, baseline_runs, full_baseline, json_path) -> None:
+@click.option("--profile", is_flag=True, help="Profile one more pmcrm run of scenario 1 with py-spy.")
+def main(scenarios, quick, runs, baseline_runs, full_baseline, json_path, profile) -> None:
     plan = QUICK if quick else Plan()
     overrides = {k: v for k, v in {"runs": runs, "baseline_runs": baseline_runs}.items() if v}
     if full_baseline:
         overrides["baseline_rows"] = plan.large
     plan = Plan(**{**plan.__dict__, **overrides})
     bench = Bench(plan, lambda text: click.echo(text, err=True))
+    bench.profiling = profile
     report, all_checks = [], []
     started = time.monotonic()
     try:
@@ -299,6 +330,7 @@ def main(scenarios, quick, runs, baseline_runs, full_baseline, json_path) -> Non
     click.echo("### Targets\n\n| scenario | target | measured | target | met |\n|---|---|---:|---:|---|")
     for c in all_checks:
         click.echo(f"| {c['scenario']} | {c['target']} | {c['value']} | {c['limit']} | {'yes' if c['ok'] else 'NO'} |")
+    click.echo("\n".join(["", *bench.profiles]))
     click.echo(f"\n(benchmark took {time.monotonic() - started:,.0f} s)")
     if json_path:
         Path(json_path).write_text(json.dumps({"plan": plan.__dict__, "results": bench.raw, "checks": all_checks},

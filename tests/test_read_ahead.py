@@ -87,3 +87,33 @@ def test_ascending_integer_keys_are_kept_in_an_array():
     for key in range(1, 20001):
         seen.add(key)
     assert seen.values().itemsize == 8 and len(seen.values()) == 20000
+
+
+_ids = st.one_of(st.integers(-3, 40), st.none(), st.integers(2**63 - 2, 2**64))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_ids, max_size=6), min_size=1, max_size=6))
+def test_whole_page_fast_path_yields_exactly_the_rows_a_row_by_row_check_would(pages):
+    """Pages whose ids ascend above every id seen skip the per-row check; any other page
+    (repeats, ids below the highest seen, nulls, ids beyond 64 bits) goes row by row. Either way
+    each row key is yielded once, in order, and the reader remembers every key."""
+    reader = EndpointReader("r", LIMIT, fetch=None, executor=None, window=1)
+    seen, reference, yielded, expected = SeenKeys(), set(), [], []
+    for number, ids in enumerate(pages, start=1):
+        items = [{"id": i, "n": number} for i in ids]
+        yielded += reader._fresh(Page(number, None, items), seen)
+        for item in items:
+            key = item["id"] if item["id"] is not None else repr(sorted(item.items()))
+            if key not in reference:
+                reference.add(key)
+                expected.append(item)
+    assert [(i["id"], i["n"]) for i in yielded] == [(i["id"], i["n"]) for i in expected]
+    assert len(seen) == len(reference)
+
+
+def test_a_page_in_id_order_is_taken_whole():
+    seen = SeenKeys()
+    assert seen.add_new_ascending([1, 2, 3]) and seen.add_new_ascending([10, 11])
+    assert not seen.add_new_ascending([11, 12]), "11 was seen: row by row"
+    assert list(seen.values()) == [1, 2, 3, 10, 11]

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pmcrm.client import DEFAULT_CONCURRENCY
 from pmcrm.declarations import RESOURCES
 from pmcrm.deletions import DELETION_MODES
 from pmcrm.demo import demo_command
@@ -114,7 +115,7 @@ def main(log_level: str) -> None:
 @click.option("--pipeline-name", default=DEFAULT_PIPELINE, show_default=True, help="dlt pipeline name (keeps state; one run at a time).")
 @click.option("--timezone", default="UTC", show_default=True, help="The account's time zone: API timestamps carry none.")
 @click.option("--keep-api-names", is_flag=True, help="Keep crm_account_id/crm_company_id instead of customer_id.")
-@click.option("--concurrency", default=8, show_default=True, help="Requests in flight at most.")
+@click.option("--concurrency", default=DEFAULT_CONCURRENCY, show_default=True, help="Requests in flight at most.")
 @click.option("--rate-limit", type=float, default=None, help="Requests per second at most (default: no cap).")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for one response.")
 @click.option("--max-attempts", default=5, show_default=True, help="Attempts per request (429/5xx/network/error 13).")

@@ -27,6 +27,7 @@ read again and rows already seen are skipped:
 from __future__ import annotations
 
 import math
+import operator
 import threading
 from array import array
 from bisect import bisect_left
@@ -55,6 +56,18 @@ def requests_for(pages: int) -> int:
 
 def page_ids(page: Page) -> tuple:
     return tuple(item.get("id") for item in page.items)
+
+
+def ascending_int64(ids: Sequence[Any]) -> bool:
+    """Every id a 64-bit int (not bool), each greater than the one before. Built from
+    map() so the per-row work stays in C: this runs on every row of every page."""
+    return (
+        bool(ids)
+        and set(map(type, ids)) == {int}
+        and -(2**63) <= ids[0]
+        and ids[-1] < 2**63
+        and all(map(operator.lt, ids, ids[1:]))
+    )
 
 
 def row_key(item: dict[str, Any]) -> Any:
@@ -92,6 +105,15 @@ class SeenKeys:
             self._set, self._sorted = set(self._sorted), None
         self._set.add(key)
 
+    def add_new_ascending(self, ids: Sequence[int]) -> bool:
+        """Add a page's ids in one step if they are ascending 64-bit ints all above every
+        key held (the usual page in id order): then none was seen before. False, and
+        nothing added, otherwise - the caller goes row by row."""
+        if self._sorted is None or (self._sorted and ids[0] <= self._sorted[-1]):
+            return False
+        self._sorted.extend(ids)
+        return True
+
     def __len__(self) -> int:
         return len(self._sorted) if self._sorted is not None else len(self._set)
 
@@ -108,16 +130,21 @@ class _Pass:
     id_spans: dict | None = field(default_factory=dict)
     last_page: tuple[int, tuple] | None = None  # (number, ids) of the highest page past 1
 
-    def add(self, page: Page) -> None:
+    def add(self, page: Page, ids: list, ascending: bool) -> None:
+        """Count `page`, whose row ids are `ids` (`ascending`: see ascending_int64)."""
         self.rows += len(page.items)
         if page.total is not None:
             self.totals.add(page.total)
         if page.number > 1 and (self.last_page is None or page.number >= self.last_page[0]):
-            self.last_page = (page.number, page_ids(page))
-        ids = [i for i in page_ids(page) if i is not None]  # a null id has no place in the order
-        if self.id_spans is None or not ids:
+            self.last_page = (page.number, tuple(ids))
+        if self.id_spans is None:
             return
-        if all(type(i) is int for i in ids) and all(a < b for a, b in zip(ids, ids[1:])):
+        if not ascending:
+            ids = [i for i in ids if i is not None]  # a null id has no place in the order
+            if not ids:
+                return
+            ascending = ascending_int64(ids)
+        if ascending:
             self.id_spans[page.number] = (ids[0], ids[-1])
         else:
             self.id_spans = None
@@ -227,15 +254,22 @@ class EndpointReader:
 
     def _fresh(self, page: Page, seen: SeenKeys, current: _Pass | None = None) -> list[dict[str, Any]]:
         """The rows of `page` not yielded before; counts the page into `current`."""
+        ids = [item.get("id") for item in page.items]
+        ascending = ascending_int64(ids)
         if current is not None:
-            current.add(page)
+            current.add(page, ids, ascending)
+        if ascending and seen.add_new_ascending(ids):
+            # Fast path (a first pass in id order): every row is new, no per-row work.
+            if current is not None and current.keys is not seen:
+                current.keys.update(ids)
+            return list(page.items)
         fresh = []
         for item in page.items:
             key = row_key(item)
             if key not in seen:
                 seen.add(key)
                 fresh.append(item)
-            if current is not None:
+            if current is not None and current.keys is not seen:
                 current.keys.add(key)
         return fresh
 

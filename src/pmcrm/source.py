@@ -15,7 +15,7 @@ from typing import Any, Iterator, Optional, Sequence
 import dlt
 import pyarrow as pa
 
-from pmcrm.client import ApiClient, HttpSettings, Page, RequestStats
+from pmcrm.client import DEFAULT_CONCURRENCY, ApiClient, HttpSettings, Page, RequestStats
 from pmcrm.convert import PageConverter, TableBatcher
 from pmcrm.declarations import RESOURCES, RESOURCES_BY_NAME, ResourceSpec
 from pmcrm.deletions import ReadLedger, deleted_at_column
@@ -189,7 +189,7 @@ def pmcrm_source(
     server_filter: str | None = None,
     server_sort: str | None = None,
     track_deletions: bool = True,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     rate_limit: float | None = None,
     request_timeout: float = 30.0,
     max_attempts: int = 5,
