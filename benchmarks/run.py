@@ -92,7 +92,8 @@ class Bench:
         )
         if reply.returncode != 0:
             raise RuntimeError(f"{job} failed:\n{reply.stderr[-3000:]}")
-        result = json.loads(reply.stdout.strip().splitlines()[-1])
+        # The job's JSON line is its last; a profiler may print after it.
+        result = json.loads([line for line in reply.stdout.splitlines() if line.startswith("{")][-1])
         stats = api.stats()
         result.update(job=job, label=label or job, requests=stats["requests"], throttled=stats["rate_limited"],
                       server_cpu_seconds=cpu_seconds(api.pid) - server_cpu, workdir=str(workdir))

@@ -1,6 +1,7 @@
 """The declarations cover the platform's catalog exactly, and type every field sensibly."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,17 @@ def test_neutral_names_rename_vendor_columns_without_collisions():
         renamed = [column_name(f, True) for f in spec.columns()]
         assert len(renamed) == len(set(renamed)), f"{spec.name}: two fields map to one column"
     assert NEUTRAL_NAMES == CATALOG["neutral_names"]
+
+
+SPEC = Path(__file__).parents[2] / "shared/reference/000_7527472a4afc4b53.txt"
+
+
+def test_the_original_spec_names_the_same_resources_paths_and_page_sizes():
+    """The benchmark's baseline (benchmarks/baseline.py) is built from these declarations,
+    so they must be the spec's own: its 36 names, paths and limits, in its order."""
+    if not SPEC.exists():
+        pytest.skip("shared/reference not beside this checkout")
+    spec_resources = re.findall(
+        r'"name":\s*"(\w+)",\s*"endpoint":\s*\{\s*"path":\s*"([^"]+)".*?"limit":\s*(\d+)', SPEC.read_text(), re.S
+    )
+    assert spec_resources == [(s.name, s.path, str(s.page_size)) for s in RESOURCES]

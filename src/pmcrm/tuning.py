@@ -8,6 +8,8 @@ Measured on the benchmark (benchmarks/README.md), 36 resources x 20,000 rows int
   until the end of the load (~0.9 GB peak). A small threshold writes as it goes.
 - dlt's 20 parallel load jobs each hold DuckDB buffers; 2 are as fast on 2 cores with
   less memory.
+- One load file per table held a whole table: DuckDB's commit of a 40,000-row table
+  needed more than its memory limit. Files of LOAD_FILE_ROWS rows keep each commit small.
 - A first load into a missing or empty table has nothing to merge with, yet merge loads
   through a staging table and a delete-insert: about twice the load time. Such tables are
   appended to (and deletions skipped: nothing can be gone from a table that was empty).
@@ -32,8 +34,12 @@ from pmcrm.deletions import ReadLedger
 # DuckDB writes loaded data to the file every this many MB of WAL instead of holding it.
 DUCKDB_CHECKPOINT = "SET checkpoint_threshold = '32MB'"
 DUCKDB_MEMORY = "SET memory_limit = '64MB'"
+# Rows per load file. Each file is loaded (and committed) on its own, so a load's memory
+# does not grow with a table's rows: at 40,000 rows a table loaded as one file failed to
+# commit within DuckDB's memory limit ("could not allocate block").
+LOAD_FILE_ROWS = 10_000
 # dlt config key -> value, for every destination; DUCKDB_DLT_SETTINGS for DuckDB only.
-DLT_SETTINGS: dict[str, Any] = {"data_writer.buffer_max_items": 1}
+DLT_SETTINGS: dict[str, Any] = {"data_writer.buffer_max_items": 1, "data_writer.file_max_items": LOAD_FILE_ROWS}
 DUCKDB_DLT_SETTINGS: dict[str, Any] = {"load.workers": 2}
 
 
