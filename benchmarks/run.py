@@ -306,10 +306,11 @@ def markdown(rows: list[dict]) -> str:
 @click.option("--baseline-runs", type=click.IntRange(1), help="Runs of the (slow) baseline.")
 @click.option("--full-baseline", is_flag=True, help="Run scenario 1's baseline at full size instead of scaling.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write every measurement here.")
+@click.option("--large", type=click.IntRange(1), help="Rows per resource of scenario 1 and the large memory run.")
 @click.option("--profile", is_flag=True, help="Profile one more pmcrm run of scenario 1 with py-spy.")
-def main(scenarios, quick, runs, baseline_runs, full_baseline, json_path, profile) -> None:
+def main(scenarios, quick, runs, baseline_runs, full_baseline, json_path, large, profile) -> None:
     plan = QUICK if quick else Plan()
-    overrides = {k: v for k, v in {"runs": runs, "baseline_runs": baseline_runs}.items() if v}
+    overrides = {k: v for k, v in {"runs": runs, "baseline_runs": baseline_runs, "large": large}.items() if v}
     if full_baseline:
         overrides["baseline_rows"] = plan.large
     plan = Plan(**{**plan.__dict__, **overrides})
