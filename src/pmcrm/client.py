@@ -164,9 +164,10 @@ class _PacedAdapter(HTTPAdapter):
 
 def _read_whole_body(response: requests.Response) -> None:
     """The body in one read. Why: requests reads it in 10 KB chunks, ~0.2 ms more CPU
-    per 150 KB page (measured: benchmarks/README.md). Errors are mapped exactly as
-    requests maps them in `Response.iter_content` (a cut body stays a retried
-    ChunkedEncodingError); `_content` is where requests keeps a read body."""
+    per 150 KB page (measured when this was written, not re-run by the benchmark).
+    Errors are mapped exactly as requests maps them in `Response.iter_content` (a cut
+    body stays a retried ChunkedEncodingError); `_content` is where requests keeps a
+    read body."""
     try:
         response._content = response.raw.read(decode_content=True)
     except ProtocolError as exc:

@@ -1,7 +1,8 @@
 """What makes a sync fast without changing what it loads: dlt and DuckDB settings, and
 first loads without merge work.
 
-Measured on the benchmark (benchmarks/README.md), 36 resources x 20,000 rows into DuckDB:
+Measured with the benchmark's jobs at 36 resources x 20,000 rows into DuckDB, one setting
+at a time, when each was added (benchmarks/README.md has the latest end-to-end run):
 - dlt buffers up to 5,000 rows per table before writing them; pmcrm already hands it
   batches of a few MB (convert.TableBatcher), so the buffer only held memory.
 - dlt sets DuckDB's `checkpoint_threshold` to 1 GB: every loaded row stayed in memory
@@ -62,7 +63,7 @@ def lean_allocators() -> None:
     """Process-wide, for a sync: arrow buffers from the system allocator, and threads
     sharing 2 glibc malloc arenas. Why: at 36 x 20,000 rows, mimalloc's caches and one
     arena per thread kept ~150 MB of freed memory, the difference between a peak that
-    grows with the rows and one that does not (benchmarks/README.md)."""
+    grows with the rows and one that grows far less (measured when this was added)."""
     pa.set_memory_pool(pa.system_memory_pool())
     libc = _glibc()
     if libc is not None:
