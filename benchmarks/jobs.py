@@ -56,7 +56,7 @@ def pmcrm_job(params: dict, api_key: str) -> dict:
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
-        "phases": phases(dlt.attach(pipeline_name="bench", pipelines_dir=request.pipelines_dir)),
+        "phases": phases(dlt.attach(pipeline_name=request.pipeline_name, pipelines_dir=request.pipelines_dir)),
         "ok": result.ok,
         "error": result.error,
         "rows": sum(result.rows.values()),
@@ -81,7 +81,8 @@ def baseline_job(params: dict, api_key: str) -> dict:
     pipeline.run(baseline_source(params["base_url"], api_key))
     seconds = time.perf_counter() - started
     counts = pipeline.last_trace.last_normalize_info.row_counts
-    return {"seconds": seconds, "phases": phases(pipeline), "ok": True, "rows": sum(n for t, n in counts.items() if not t.startswith("_dlt"))}
+    rows = sum(n for table, n in counts.items() if not table.startswith("_dlt"))
+    return {"seconds": seconds, "phases": phases(pipeline), "ok": True, "rows": rows}
 
 
 def floor_job(params: dict, api_key: str) -> dict:

@@ -57,12 +57,11 @@ QUICK = Plan(large=2_000, small=300, baseline_rows=300, runs=1)
 
 
 class Bench:
-    def __init__(self, plan: Plan, echo):
-        self.plan, self.echo = plan, echo
+    def __init__(self, plan: Plan, echo, profiling: bool = False):
+        self.plan, self.echo, self.profiling = plan, echo, profiling
         self.root = Path(tempfile.mkdtemp(prefix="pmcrm-bench-"))
         self.raw: list[dict] = []
-        self.profiles: list[str] = []
-        self.profiling = False
+        self.profiles: list[str] = []  # py-spy summaries, when `profiling`
         self._cache: dict[tuple, list[dict]] = {}
 
     @contextmanager
@@ -314,8 +313,7 @@ def main(scenarios, quick, runs, baseline_runs, full_baseline, json_path, large,
     if full_baseline:
         overrides["baseline_rows"] = plan.large
     plan = Plan(**{**plan.__dict__, **overrides})
-    bench = Bench(plan, lambda text: click.echo(text, err=True))
-    bench.profiling = profile
+    bench = Bench(plan, lambda text: click.echo(text, err=True), profiling=profile)
     report, all_checks = [], []
     started = time.monotonic()
     try:
