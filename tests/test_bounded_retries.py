@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from pmcrm.client import ApiClient, HttpSettings
-from pmcrm.errors import RequestFailedError
+from pmcrm.errors import RequestFailedError, UnavailableError
 from pmcrm.pipeline import SyncRequest, run_sync
 from tests.scripted_api import Answer, ScriptedApi, envelope
 
@@ -46,13 +46,24 @@ def test_a_resource_that_keeps_failing_ends_the_sync_naming_resource_status_and_
     assert len(api.requests) == 3, "exactly max_attempts requests, then it stops"
 
 
-@pytest.mark.parametrize("status", [404, 403, 400])
+@pytest.mark.parametrize("status", [403, 400])
 def test_a_status_that_is_not_retried_fails_at_once_and_says_so(status):
     with always(Answer(status=status, body={})) as api:
         client = ApiClient(api.base_url, KEY, HttpSettings(max_attempts=4, backoff_factor=0.01))
         with pytest.raises(RequestFailedError, match=f"page 1: HTTP {status} after 1 attempt$"):
             client.fetch_page("tasks", "/v1/task/tasks/list", 1, 100)
     assert len(api.requests) == 1
+
+
+def test_404_is_never_retried_each_url_form_is_asked_once():
+    with always(Answer(status=404, raw=b"<html>404 Not Found</html>")) as api:
+        client = ApiClient(api.base_url, KEY, HttpSettings(max_attempts=4, backoff_factor=0.01))
+        with pytest.raises(UnavailableError, match="page 1: HTTP 404"):
+            client.fetch_page("tasks", "/v1/task/tasks/list", 1, 100)
+    assert [r["path"] for r in api.requests] == [
+        "/v1/task/tasks/list", "/v1/module/task/tasks/list", "/api/v1/task/tasks/list",
+        "/api/v1/module/task/tasks/list",
+    ]
 
 
 def test_with_the_default_settings_a_failing_request_stops_within_the_documented_worst_case():

@@ -38,24 +38,6 @@ def test_resources_lists_all_36_with_path_disposition_and_sync_mode():
     assert "incremental (updated_date)" in result.output and "full" in result.output
 
 
-def test_check_says_ok_for_a_good_key(sandbox):
-    result = invoke("check", "--base-url", sandbox.base_url, "--api-key", sandbox.api_key)
-    assert result.exit_code == 0 and "OK" in result.output
-    assert sandbox.api_key not in result.output
-
-
-def test_check_fails_with_exit_2_for_a_wrong_key(sandbox):
-    result = invoke("check", "--base-url", sandbox.base_url, "--api-key", "wrong-key-42")
-    assert result.exit_code == 2
-    assert "authorization failed" in result.output and "Check the API key" in result.output
-    assert "wrong-key-42" not in result.output
-
-
-def test_check_fails_clearly_when_nothing_answers():
-    result = invoke("check", "--base-url", "http://127.0.0.1:9", "--api-key", "k-123456")
-    assert result.exit_code == 1 and "check failed" in result.output and "k-123456" not in result.output
-
-
 def test_sync_reads_the_key_from_the_environment_and_prints_a_summary(sandbox):
     result = invoke(*sync_args(sandbox, "--resources", "tasks,emails"), env={"PMCRM_API_KEY": sandbox.api_key})
     assert result.exit_code == 0, result.output

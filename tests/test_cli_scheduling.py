@@ -66,7 +66,7 @@ def test_from_cron_a_run_prints_plain_text_and_exits_0(sandbox):
 @pytest.mark.parametrize(
     "extra, exit_code",
     [
-        (["--path-prefix", "nosuch"], 1),  # the API answers an error: the sync failed
+        (["--path-prefix", "nosuch"], 2),  # a wrong URL: every resource answers 'unknown module'
         (["--api-key", "wrong-key"], 2),  # a wrong key: retrying cannot help
         (["--resources", "nope"], 2),  # a bad setting
     ],

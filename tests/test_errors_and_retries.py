@@ -6,7 +6,7 @@ import time
 import pytest
 
 from pmcrm.client import ApiClient, HttpSettings
-from pmcrm.errors import ApiError, AuthError, BadResponseError, RequestFailedError
+from pmcrm.errors import ApiError, AuthError, BadResponseError, RequestFailedError, UnavailableError
 from tests.scripted_api import Answer, ScriptedApi, envelope, error
 
 KEY = "scripted-secret-key-123"
@@ -36,11 +36,21 @@ def test_the_key_page_and_limit_travel_in_the_query():
     assert api.requests == [{"path": "/v1/task/tasks/list", "api_key": KEY, "page": "1", "limit": "100"}]
 
 
-@pytest.mark.parametrize("code", [11, 22])
-def test_authorization_errors_stop_at_once_and_say_to_check_the_key(code):
-    with ScriptedApi().then(Answer(error(code, "nope"))) as api:
-        exc, _ = assert_fails(api, AuthError, f"API error {code}", "Check the API key")
+def test_a_refused_key_stops_at_once_and_says_to_check_the_key():
+    with ScriptedApi().then(Answer(error(11, "nope"))) as api:
+        exc, _ = assert_fails(api, AuthError, "API error 11", "Check the API key")
     assert exc.exit_code == 2 and len(api.requests) == 1
+
+
+@pytest.mark.parametrize("code, reason", [(22, "no access"), (30, "not available to this key"),
+                                          (31, "module not enabled")])
+def test_a_resource_the_key_cannot_read_is_unavailable_with_its_reason(code, reason):
+    with ScriptedApi().then(Answer(error(code, "nope"))) as api:
+        client = ApiClient(f"{api.base_url}/api/v1/module", KEY, FAST)  # one URL form: one request
+        with pytest.raises(UnavailableError) as caught:
+            client.fetch_page("tasks", "/v1/task/tasks/list", 1, 100)
+    assert caught.value.code == code and caught.value.reason.startswith(reason)
+    assert caught.value.exit_code == 1 and len(api.requests) == 1
 
 
 @pytest.mark.parametrize("code", [10, 13])
@@ -51,7 +61,7 @@ def test_unknown_and_internal_errors_are_retried_like_a_5xx(code):
     assert client.stats.retries == {f"error {code}": 2}
 
 
-@pytest.mark.parametrize("code", [12, 20, 21, 30, 31, 99])
+@pytest.mark.parametrize("code", [12, 20, 21, 99])
 def test_other_error_codes_fail_with_code_message_and_resource(code):
     with ScriptedApi().then(Answer(error(code, "the reason"))) as api:
         exc, _ = assert_fails(api, ApiError, f"API error {code}", "the reason")

@@ -110,17 +110,17 @@ def test_with_rows_moving_on_every_page_the_settle_pass_reads_every_row_in_two_p
     assert endpoint.served == 10 + 10, "the settle pass reads each page once more, no more"
 
 
-def test_rows_that_never_add_up_fail_the_sync_loudly_naming_the_resource(tmp_path):
-    # Every page: two rows out of id order, and a total of 300 the pages never reach.
+def test_an_api_that_ignores_page_fails_the_sync_loudly_naming_the_resource_and_the_cause(tmp_path):
+    # Every page: the same two rows, and a total of 300 the pages never reach.
     api = ScriptedApi()
     api.fallback = Answer(envelope([{"id": 5}, {"id": 3}], total=300))
     with api:
         result = run_sync(SyncRequest(base_url=api.base_url, api_key="never-adding-up-key", resources=["tasks"],
-                                      duckdb_file=str(tmp_path / "t.duckdb")))
+                                      duckdb_file=str(tmp_path / "t.duckdb"), source_options={"concurrency": 1}))
     assert not result.ok and result.exit_code == 1
-    assert "resource 'tasks'" in result.error and "kept changing" in result.error
-    assert "Refusing a partial load" in result.error
-    assert len(api.requests) == 4 * 3, "four passes of three pages, then it stops"
+    assert result.error == ("resource 'tasks', page 2: the API returned the same rows as for page 1 "
+                            "(it seems to ignore 'page'); stopping")
+    assert len(api.requests) == 3, "page 1, the last page (read early), page 2: then it stops"
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

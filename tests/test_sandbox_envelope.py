@@ -66,10 +66,10 @@ def test_the_last_page_is_short_and_a_page_past_the_end_is_empty(client):
     assert (beyond["total"], beyond["page"], beyond["count"], beyond["items"]) == (ROWS, 4, 0, [])
 
 
-def test_page_defaults_to_one_and_limit_to_the_max_page_size(client):
+def test_page_defaults_to_one_and_the_page_size_to_50_as_on_the_platform(client):
     response = client.page(CATALOG.path_of("lead"), page=None)
     assert response["page"] == 1
-    assert response["count"] == 100
+    assert response["count"] == 50
 
 
 def test_a_limit_above_the_max_page_size_is_clamped(client):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
 from pmcrm.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions
@@ -18,6 +20,15 @@ def test_every_knob_is_off_by_default():
     assert options.server_filter is False
     assert options.api_key == DEFAULT_API_KEY
     assert (options.host, options.port, options.max_page_size) == ("127.0.0.1", 0, 100)
+
+
+def test_every_platform_switch_is_off_by_default():
+    options = SandboxOptions()
+    assert (options.page_size_param, options.default_page_size, options.total_field, options.url_form) == (
+        "limit", 50, "total", "spec")
+    assert (options.rate_limit_window, options.rate_limit_status, options.rate_limit_body, options.retry_after) == (
+        "bucket", 429, "json", True)
+    assert (options.error_shape, options.unavailable, options.server_filter_ignored) == ("envelope", {}, False)
 
 
 def test_rows_per_resource_takes_names_or_paths_and_overrides_the_default():
@@ -67,6 +78,25 @@ def test_impossible_options_are_refused(bad):
         SandboxOptions(**bad)
 
 
+@pytest.mark.parametrize("bad,message", [
+    (dict(page_size_param=""), "page_size_param must be a parameter name other than api_key and page"),
+    (dict(page_size_param="page"), "page_size_param must be a parameter name other than api_key and page"),
+    (dict(default_page_size=0), "default_page_size must be >= 1"),
+    (dict(total_field="sum"), "total_field must be one of total, total_result, both, got 'sum'"),
+    (dict(url_form="api"), "url_form must be one of spec, platform, got 'api'"),
+    (dict(rate_limit_window="fixed"), "rate_limit_window must be one of bucket, sliding, got 'fixed'"),
+    (dict(rate_limit_window="sliding", rate_limit=1.5),
+     "a sliding window counts whole requests: rate_limit must be a whole number"),
+    (dict(rate_limit_status=200), "rate_limit_status must be an HTTP error status (400-599)"),
+    (dict(rate_limit_body="xml"), "rate_limit_body must be one of json, string, got 'xml'"),
+    (dict(error_shape="html"), "error_shape must be one of envelope, string, got 'html'"),
+])
+def test_impossible_platform_switches_are_refused_with_the_reason(bad, message):
+    with pytest.raises(ValueError) as refused:
+        SandboxOptions(**bad)
+    assert str(refused.value) == message
+
+
 def test_options_round_trip_through_the_command_line_flags():
     options = SandboxOptions(seed=5, rows=77, rows_per_resource={"tasks": 9}, api_key="k", max_page_size=50,
                              latency=0.25, rate_limit=3.5, fault_rate=0.2, fault_kinds=("cut", "http503"),
@@ -74,3 +104,23 @@ def test_options_round_trip_through_the_command_line_flags():
     context = sandbox_command.make_context("sandbox", options.to_cli_args())
     params = dict(context.params)
     assert SandboxOptions(**params) == options
+
+
+def test_platform_switches_round_trip_through_the_command_line_flags():
+    options = SandboxOptions(api_key="k", page_size_param="count", default_page_size=20, total_field="both",
+                             url_form="platform", rate_limit=2, rate_limit_window="sliding", rate_limit_status=503,
+                             rate_limit_body="string", retry_after=False, error_shape="string",
+                             unavailable={"lead": 22, "/v1/crm/emails/list": 31}, server_filter_ignored=True)
+    args = options.to_cli_args()
+    assert args[args.index("--unavailable"):args.index("--unavailable") + 4] == [
+        "--unavailable", "lead=22", "--unavailable", "/v1/crm/emails/list=31"]
+    assert "--no-retry-after" in args
+    params = dict(sandbox_command.make_context("sandbox", args).params)
+    assert SandboxOptions(**params) == options
+
+
+def test_the_help_names_a_flag_for_every_option():
+    help_text = sandbox_command.get_help(sandbox_command.make_context("sandbox", []))
+    flags = {"rows_per_resource": "--rows-for"}
+    for spec in fields(SandboxOptions):
+        assert flags.get(spec.name, "--" + spec.name.replace("_", "-")) in help_text, spec.name

@@ -8,7 +8,7 @@ import pytest
 
 from pmcrm.sandbox import Sandbox, SandboxOptions
 from pmcrm.sandbox.client import SandboxClient
-from pmcrm.sandbox.faults import RateLimiter
+from pmcrm.sandbox.ratelimit import TokenBucket
 
 TASKS = "/v1/task/tasks/list"
 
@@ -50,7 +50,7 @@ def test_waiting_retry_after_lets_the_request_through(api):
 
 
 def test_the_limit_is_counted_per_key():
-    limiter = RateLimiter(rate=1, clock=lambda: 100.0)
+    limiter = TokenBucket(rate=1, clock=lambda: 100.0)
     assert limiter.retry_after("a") is None
     assert limiter.retry_after("a") == 1
     assert limiter.retry_after("b") is None, "another key has its own bucket"
@@ -58,7 +58,7 @@ def test_the_limit_is_counted_per_key():
 
 def test_tokens_come_back_at_the_configured_rate():
     now = [0.0]
-    limiter = RateLimiter(rate=0.5, clock=lambda: now[0])
+    limiter = TokenBucket(rate=0.5, clock=lambda: now[0])
     assert limiter.retry_after("k") is None
     assert limiter.retry_after("k") == 2, "half a request per second: wait two seconds"
     now[0] = 2.0
@@ -66,5 +66,5 @@ def test_tokens_come_back_at_the_configured_rate():
 
 
 def test_rate_limit_zero_means_unlimited():
-    limiter = RateLimiter(rate=0)
+    limiter = TokenBucket(rate=0)
     assert all(limiter.retry_after("k") is None for _ in range(1000))

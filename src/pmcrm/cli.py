@@ -26,9 +26,9 @@ from pmcrm.pipeline import (
     TABLE_FORMATS,
     SyncRequest,
     SyncResult,
-    check_connection,
     run_sync,
 )
+from pmcrm.diagnose import Diagnosis, diagnose
 from pmcrm.lock import LOCKED_EXIT_CODE
 from pmcrm.progress import LineProgress, LiveProgress
 from pmcrm.redact import install_log_redaction, redact
@@ -83,9 +83,11 @@ def _finish(result: SyncResult) -> None:
 
 
 def connection_options(func):
-    func = click.option("--base-url", help="API base URL, e.g. https://api.example.com (or PMCRM_BASE_URL).")(func)
+    func = click.option("--base-url", help="API base URL as the platform's docs write it, e.g. "
+                        "https://acme.example.com/api/v1/module (or PMCRM_BASE_URL); a bare host works too.")(func)
     func = click.option("--api-key", help="API key (or PMCRM_API_KEY, or dlt secrets). Never printed.")(func)
-    func = click.option("--path-prefix", default="", help="Segment between the API version and the module, e.g. 'acme' -> /v1/acme/task/...")(func)
+    func = click.option("--path-prefix", default="", help="Segment between the API version and the module "
+                        "('module' on the platform); found by itself when the base URL does not say.")(func)
     return func
 
 
@@ -124,13 +126,20 @@ def main(log_level: str) -> None:
 @click.option("--no-incremental", is_flag=True, help="Read and merge every row, keeping no cursor.")
 @click.option("--deletions", type=click.Choice(DELETION_MODES), default="mark", show_default=True,
               help="Rows gone from the source: mark (_pmcrm_deleted_at), remove, or keep.")
-@click.option("--server-filter", metavar="PARAM", help="Deployment's 'updated since' query parameter, e.g. updated_since (off by default).")
-@click.option("--server-sort", metavar="PARAM=VALUE", help="Deployment's sort parameter, e.g. sort=updated_asc (off by default).")
+@click.option("--server-filter", metavar="PARAM[=TEMPLATE]",
+              help="Filter by update time on the server: 'platform' (filter[<cursor>]={\"type\":\"more\",...}), a "
+                   "parameter (updated_since), or PARAM=TEMPLATE with {since} and {cursor}. Checked on every row; "
+                   "ignored by the API -> read in full. Off by default.")
+@click.option("--server-sort", metavar="PARAM=VALUE",
+              help="Sort on the server: 'platform' (order_by[asc][]=<cursor>), or e.g. sort=updated_asc, "
+                   "order_by[desc][]={cursor}. Off by default.")
+@click.option("--strict", is_flag=True, help="Fail the run if any resource is unavailable to the key "
+              "(default: skip and name them; resources named in --resources always fail).")
 @click.option("--quiet", "-q", is_flag=True, help="Print errors only (no progress, no summary).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as one JSON document on stdout.")
 def sync(base_url, api_key, path_prefix, resources, destination, duckdb_file, bucket_url, table_format, dataset,
          pipeline_name, timezone, keep_api_names, concurrency, rate_limit, timeout, max_attempts, start_date,
-         full_refresh, no_incremental, deletions, server_filter, server_sort, quiet, as_json) -> None:
+         full_refresh, no_incremental, deletions, server_filter, server_sort, strict, quiet, as_json) -> None:
     """Sync all resources (or --resources a,b) into the destination.
 
     \b
@@ -156,6 +165,7 @@ def sync(base_url, api_key, path_prefix, resources, destination, duckdb_file, bu
             pipeline_name=pipeline_name,
             full_refresh=full_refresh,
             deletions=deletions,
+            strict=strict,
             source_options=dict(
                 path_prefix=path_prefix,
                 timezone=timezone,
@@ -199,20 +209,52 @@ def _progress_display(quiet: bool, resources: int):
 
 @main.command()
 @connection_options
-def check(base_url, api_key, path_prefix) -> None:
-    """One cheap request that proves the base URL and the key work.
+@click.option("--resources", help="Comma-separated resource names (default: all 36).")
+@click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as one JSON document on stdout.")
+def check(base_url, api_key, path_prefix, resources, as_json) -> None:
+    """Ask every resource for its first page: URL, key, what this key can read.
 
     \b
     Example:
-      PMCRM_API_KEY=... pmcrm check --base-url https://api.example.com
+      PMCRM_API_KEY=... pmcrm check --base-url https://acme.example.com/api/v1/module
+    Exit codes: 0 the key works and at least one resource is readable; 2 the key was
+    refused (or a setting is missing); 1 otherwise.
     """
     try:
-        result = check_connection(resolve_base_url(base_url), resolve_api_key(api_key), path_prefix)
-    except PmcrmError as exc:
-        _fail(str(exc), exc.exit_code)
-    if not result.ok:
-        _fail(f"check failed: {result.message}", result.exit_code)
-    console.print(f"[bold green]{result.message}[/]", highlight=False)
+        diagnosis = diagnose(resolve_base_url(base_url), resolve_api_key(api_key), path_prefix, _split(resources))
+    except (PmcrmError, ValueError) as exc:
+        if as_json:
+            click.echo(json.dumps({"error": redact(str(exc)), "exit_code": getattr(exc, "exit_code", 2)}))
+        _fail(str(exc), getattr(exc, "exit_code", 2))
+    if as_json:
+        click.echo(json.dumps(diagnosis.as_dict()))
+    else:
+        print_diagnosis(diagnosis)
+    if diagnosis.exit_code:
+        _fail(f"check failed: {diagnosis.error}", diagnosis.exit_code)
+
+
+def print_diagnosis(diagnosis: Diagnosis, out: Console = console) -> None:
+    out.print(f"called: {diagnosis.url_called}", highlight=False, soft_wrap=True)
+    key = {True: "[green]accepted[/]", False: "[red]refused[/]", None: "[yellow]unknown[/]"}[diagnosis.key_accepted]
+    out.print(f"API key: {key}", highlight=False)
+    if diagnosis.resources:
+        table = Table(title=f"{len(diagnosis.readable)} of {len(diagnosis.resources)} resources readable")
+        for column in ("resource", "status", "rows", "page size", "detail"):
+            table.add_column(column, justify="right" if column in ("rows", "page size") else "left")
+        for check in diagnosis.resources:
+            style = "green" if check.status == "available" else "yellow" if check.status != "error" else "red"
+            table.add_row(check.resource, f"[{style}]{check.status}[/]", _or_dash(check.rows),
+                          _or_dash(check.page_size), escape(check.detail))
+        out.print(table)
+    for advice in diagnosis.recommendations:
+        out.print(f"recommended: {escape(advice)}", highlight=False, soft_wrap=True)
+    if diagnosis.exit_code == 0:
+        out.print(f"[bold green]OK: the API answers at {diagnosis.base_url}[/]", highlight=False)
+
+
+def _or_dash(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 @main.command("resources")

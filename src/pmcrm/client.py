@@ -1,10 +1,14 @@
-"""HTTP for one API account: the retrying session, pacing, and the error envelope.
+"""HTTP for one API account: the retrying session, pacing, the URL form, and what each
+answer means (read by pmcrm.envelope).
 
 Retries come from dlt's `Client` (tenacity: 429/5xx, connection errors, timeouts,
 `Retry-After`). On top of it this module adds what the platform needs: its HTTP-200
-error envelope (codes 10/13 are retried, 11/22 stop at once), broken or non-JSON bodies
-(retried, then a clear failure), jitter on the backoff, a shared rate limiter and
-request statistics. Every error message is redacted: the key travels in the URL.
+error envelope (codes 10/13 are retried; 11 stops the run; 22/30/31 and HTTP 404 say a
+resource is unavailable), rate limiting in any form (429, or any status whose body says
+the rate was exceeded), broken or non-JSON bodies (retried, then a clear failure),
+jitter on the backoff, a shared rate limiter, the URL form learnt from the first answer
+(pmcrm.urls) and request statistics. Every error message is redacted: the key travels
+in the URL.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import json
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import orjson
 import requests
@@ -24,16 +28,24 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
 from tenacity import RetryCallState, wait_random
 
+from pmcrm.envelope import ErrorAnswer, NotAListing, read_error, read_listing, says_rate_limited
 from pmcrm.errors import (
     AUTH_CODES,
     RETRYABLE_CODES,
+    UNAVAILABLE_CODES,
     ApiError,
     AuthError,
     BadResponseError,
+    RateLimitedError,
     RequestFailedError,
+    UnavailableError,
 )
 from pmcrm.ratelimit import RateLimiter
 from pmcrm.redact import register_secret
+from pmcrm.urls import ApiLocation, candidate_locations, split_base_url
+
+# Answers that say "no such endpoint here": the URL's form may be wrong (or the module off).
+URL_SHAPE_CODES = frozenset({404, 30, 31})
 
 
 DEFAULT_CONCURRENCY = 16
@@ -124,22 +136,24 @@ def parsed_body(response: requests.Response) -> Any:
     return response._pmcrm_body
 
 
-def _error_envelope(body: Any) -> dict | None:
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return body["error"]
-    return None
+def rate_limited(response: requests.Response) -> bool:
+    return says_rate_limited(response.status_code, parsed_body(response))
 
 
 def _retry_reason(response: requests.Response | None, exception: BaseException | None) -> str | None:
     """Why a response deserves another attempt beyond dlt's defaults, or None."""
-    if response is None or response.status_code != 200:
+    if response is None:
+        return None
+    if rate_limited(response):
+        return "http 429" if response.status_code == 429 else f"rate limit (http {response.status_code})"
+    if response.status_code != 200:
         return None
     body = parsed_body(response)
     if body is None:
         return "broken body"
-    error = _error_envelope(body)
-    if error is not None and error.get("error_code") in RETRYABLE_CODES:
-        return f"error {error.get('error_code')}"
+    error = read_error(body)
+    if error is not None and error.code in RETRYABLE_CODES:
+        return f"error {error.code}"
     return None
 
 
@@ -155,10 +169,10 @@ class _PacedAdapter(HTTPAdapter):
         self.stats.add("requests")
         response = super().send(request, stream=stream, **kwargs)
         response.pmcrm_left = left  # when it left: how the limiter tells episodes apart
-        if response.status_code != 429:
-            self.limiter.on_success(left)
         if not stream:
             _read_whole_body(response)
+            if not rate_limited(response):
+                self.limiter.on_success(left)
         return response
 
 
@@ -221,10 +235,10 @@ class _RetryingClient(Client):
     def _before_sleep(self, state: RetryCallState) -> None:
         exception = state.outcome.exception() if state.outcome else None
         response = None if exception else state.outcome.result()
-        if response is not None and response.status_code == 429:
+        if response is not None and rate_limited(response):
             self._limiter.on_throttled(_retry_after_seconds(response, self._max_delay),
                                        getattr(response, "pmcrm_left", None))
-            reason = "http 429"
+            reason = _retry_reason(response, None)
         elif response is not None:
             reason = _retry_reason(response, None) or f"http {response.status_code}"
         else:
@@ -242,6 +256,29 @@ def _retry_after_seconds(response: requests.Response, cap: float) -> float | Non
     return min(float(value), cap) if value.strip().isdigit() else None
 
 
+class LocationResolver:
+    """The API's URL form, learnt from the first answer that proves it (pmcrm.urls).
+
+    While several forms are possible, one request at a time tries them in order; an
+    answer that the endpoint exists (rows, or any error but 404 / 30 / 31) settles the
+    form for every later request. A resource that answers 404 / 30 / 31 in every form
+    settles nothing: it may be a module the key cannot use, and the next resource tries
+    again. Costs no request when the first form is right."""
+
+    def __init__(self, candidates: list[ApiLocation]):
+        self.candidates = candidates
+        self.settled: ApiLocation | None = candidates[0] if len(candidates) == 1 else None
+        self.lock = threading.Lock()
+
+    @property
+    def best_guess(self) -> ApiLocation:
+        return self.settled or self.candidates[0]
+
+
+def _says_url_is_wrong(error: UnavailableError) -> bool:
+    return error.code in URL_SHAPE_CODES
+
+
 class ApiClient:
     """Fetches pages of list endpoints and turns every failure into a clear PmcrmError."""
 
@@ -251,22 +288,59 @@ class ApiClient:
         api_key: str,
         settings: HttpSettings | None = None,
         stats: RequestStats | None = None,
+        path_prefix: str = "",
+        endpoint_tails: Iterable[str] = (),
     ):
         register_secret(api_key)
-        self.base_url = base_url.rstrip("/")
+        self.locations = LocationResolver(candidate_locations(base_url, path_prefix, endpoint_tails))
         self.api_key = api_key
         self.settings = settings or HttpSettings()
         self.stats = stats if stats is not None else RequestStats()
         self.limiter = RateLimiter(self.settings.rate_limit)
-        self._client = _RetryingClient(self.settings, self.limiter, self.stats, base_url=self.base_url)
+        origin = split_base_url(base_url)[0]
+        self._client = _RetryingClient(self.settings, self.limiter, self.stats, base_url=origin)
+
+    @property
+    def location(self) -> ApiLocation:
+        """Where requests go: the settled URL form, else the first to try."""
+        return self.locations.best_guess
 
     def fetch_page(
         self, resource: str, path: str, page: int, limit: int, params: dict[str, Any] | None = None
     ) -> Page:
+        """Page `page` of the endpoint declared at `path` (the spec's '/v1/...' form)."""
+        settled = self.locations.settled
+        if settled is not None:
+            return self._fetch_at(settled, resource, path, page, limit, params)
+        with self.locations.lock:
+            if self.locations.settled is None:
+                return self._find_location(resource, path, page, limit, params)
+        return self._fetch_at(self.locations.settled, resource, path, page, limit, params)
+
+    def _find_location(self, resource: str, path: str, page: int, limit: int, params: dict | None) -> Page:
+        first_refusal: UnavailableError | None = None
+        for candidate in self.locations.candidates:
+            try:
+                answer = self._fetch_at(candidate, resource, path, page, limit, params)
+            except UnavailableError as exc:
+                if not _says_url_is_wrong(exc):
+                    self.locations.settled = candidate
+                    raise
+                first_refusal = first_refusal or exc
+                continue
+            except ApiError:
+                self.locations.settled = candidate  # the endpoint is there: it answered
+                raise
+            self.locations.settled = candidate
+            return answer
+        raise first_refusal
+
+    def _fetch_at(self, location: ApiLocation, resource: str, path: str, page: int, limit: int,
+                  params: dict[str, Any] | None) -> Page:
         query = {"api_key": self.api_key, "page": page, "limit": limit, **(params or {})}
         failure: Exception | None = None
         try:
-            response = self._client.session.get(self.base_url + path, params=query)
+            response = self._client.session.get(location.url(path), params=query)
         except requests.RequestException as exc:
             # Built outside the except block so the original (URL-bearing) exception
             # is not chained into tracebacks.
@@ -282,35 +356,42 @@ class ApiClient:
 
     def _page_from(self, response: requests.Response, resource: str, page: int) -> Page:
         attempts = self.settings.max_attempts
+        where = f"resource '{resource}', page {page}"
+        body = parsed_body(response)
+        if rate_limited(response):
+            raise RateLimitedError(
+                f"{where}: the API still answered that the request rate was exceeded "
+                f"(HTTP {response.status_code}) {_after(attempts)}; set --rate-limit below your plan's limit"
+            )
+        if response.status_code == 404:
+            raise UnavailableError(resource, page, 404, "HTTP 404")
+        error = read_error(body)
+        if error is not None and error.code is not None:
+            _raise_for_code(resource, page, error, attempts)
         if response.status_code != 200:
             # dlt retries 429 and 5xx only: any other status failed at its first attempt.
             tries = attempts if response.status_code in DEFAULT_RETRY_STATUS else 1
-            raise RequestFailedError(
-                f"resource '{resource}', page {page}: HTTP {response.status_code} {_after(tries)}"
-            )
-        body = parsed_body(response)
+            said = f": {error.message}" if error is not None and error.message else ""
+            raise RequestFailedError(f"{where}: HTTP {response.status_code} {_after(tries)}{said}")
         if body is None:
             snippet = response.content[:80].decode("utf-8", "replace")
             raise BadResponseError(
-                f"resource '{resource}', page {page}: the body is not JSON after "
-                f"{attempts} attempts (starts with {snippet!r})"
+                f"{where}: the body is not JSON after {attempts} attempts (starts with {snippet!r})"
             )
-        error = _error_envelope(body)
         if error is not None:
-            code = error.get("error_code")
-            message = str(error.get("error_msg", ""))
-            if code in AUTH_CODES:
-                raise AuthError(resource, page, code, message)
-            retried = attempts if code in RETRYABLE_CODES else 1
-            raise ApiError(resource, page, code if isinstance(code, int) else -1, message, retried)
-        envelope = body.get("response") if isinstance(body, dict) else None
-        items = envelope.get("items") if isinstance(envelope, dict) else None
-        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-            raise BadResponseError(
-                f"resource '{resource}', page {page}: the body has neither 'response.items' "
-                "(a list of objects) nor 'error'"
-            )
-        total = envelope.get("total")
-        if isinstance(total, str) and total.isdigit():
-            total = int(total)
-        return Page(page, total if isinstance(total, int) else None, items)
+            raise ApiError(resource, page, -1, error.message)
+        try:
+            listing = read_listing(body)
+        except NotAListing as exc:
+            raise BadResponseError(f"{where}: {exc}") from None
+        return Page(page, listing.total, listing.items)
+
+
+def _raise_for_code(resource: str, page: int, error: ErrorAnswer, attempts: int) -> None:
+    code = error.code
+    if code in AUTH_CODES:
+        raise AuthError(resource, page, code, error.message)
+    if code in UNAVAILABLE_CODES:
+        raise UnavailableError(resource, page, code, error.message)
+    retried = attempts if code in RETRYABLE_CODES else 1
+    raise ApiError(resource, page, code, error.message, retried)

@@ -346,9 +346,11 @@ class TableBatcher:
         self._tables: list[pa.Table] = []
         self._bytes = 0
         self._done = False
+        self.pages = 0  # batches of items taken so far
 
     def add(self, items: list[dict[str, Any]], page: int) -> list[BadValue]:
         """Take one page's items; returns the bad values found if they were typed now."""
+        self.pages += 1
         self._items.extend(items)
         self._page_rows.append((page, len(items)))
         return self._convert() if len(self._items) >= self.convert_rows else []

@@ -60,11 +60,12 @@ RESOURCES: tuple[ResourceSpec, ...] = (
             "event_access_type event_busy_status event_calendar_id event_sync_type "
             "event_type id is_hidden is_repeat model_id ordering owner_id parent_id "
             "prev_task_id priority project_checkitem_id project_stage_id public_template "
-            "rating responsible_id return_count status_updated_by task_checkbyowner "
+            "responsible_id return_count status_updated_by task_checkbyowner "
             "template_id time_estimate time_spent type updated_by workflow_id "
             "workflow_stage_id"
         ),
-        decimal="cost price",
+        # rating: a score where a fraction can arrive (the catalog says only 'number').
+        decimal="cost price rating",
         timestamp=(
             "closed_date created_date deadline first_closed_date plan_end_date "
             "plan_start_date start_date status_firstviewdate status_updated_date "

@@ -17,7 +17,17 @@ ERROR_CODES: dict[int, str] = {
     31: "unknown module",
 }
 RETRYABLE_CODES = frozenset({10, 13})
-AUTH_CODES = frozenset({11, 22})
+AUTH_CODES = frozenset({11})
+# A resource the key cannot read: accounts enable the platform's apps one by one, and
+# other clients have seen 30 (not only 22) for "access denied" on a module.
+UNAVAILABLE_CODES = frozenset({22, 30, 31})
+# Why a resource is unavailable, as the summary says it (HTTP 404 under 0).
+UNAVAILABLE_REASONS: dict[int, str] = {
+    22: "no access (error 22: access denied)",
+    30: "not available to this key (error 30: unknown method)",
+    31: "module not enabled (error 31: unknown module)",
+    404: "not found (HTTP 404)",
+}
 
 
 class PmcrmError(Exception):
@@ -42,13 +52,42 @@ class ApiError(PmcrmError):
 
 
 class AuthError(ApiError):
-    """Codes 11/22: retrying cannot help; the key or its rights are wrong."""
+    """Code 11: the key was refused. Retrying cannot help, nor can any other resource."""
 
     exit_code = 2
 
     def __init__(self, resource: str, page: int, code: int, message: str):
         super().__init__(resource, page, code, message)
-        self.args = (f"{self.args[0]}. Check the API key (and its access rights) for this base URL.",)
+        self.args = (f"{self.args[0]}. Check the API key for this base URL.",)
+
+
+class UnavailableError(ApiError):
+    """The key cannot read this resource (codes 22/30/31, or HTTP 404 for its URL).
+    On a resource's first page this skips the resource (see pmcrm.availability);
+    anywhere else it fails the run like any other API error."""
+
+    def __init__(self, resource: str, page: int, code: int, message: str):
+        super().__init__(resource, page, code, message)
+        self.reason = UNAVAILABLE_REASONS.get(code, f"unavailable (code {code})")
+        if code == 404:
+            self.args = (f"resource '{resource}', page {page}: HTTP 404 (no such endpoint at this URL)",)
+
+
+class RateLimitedError(PmcrmError):
+    """The API kept saying the request rate was exceeded, after every attempt."""
+
+
+class NothingReadableError(PmcrmError):
+    """No selected resource was readable: a wrong base URL (every answer 'not found' or
+    'unknown module') or a key without rights. A human must act."""
+
+    exit_code = 2
+
+
+class SettingsError(PmcrmError):
+    """A setting a human must fix before any request is worth making."""
+
+    exit_code = 2
 
 
 class BadResponseError(PmcrmError):

@@ -25,17 +25,31 @@ API_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 DEFAULT_OVERLAP_SECONDS = 300.0
 
 
+# `--server-filter platform` / `--server-sort platform`: the syntax public clients of the
+# platform use (platform-evidence: filter[<field>] with a JSON operator, order_by[asc][]).
+PLATFORM_FILTER = 'filter[{cursor}]={"type":"more","value":"{since}"}'
+PLATFORM_SORT = "order_by[asc][]={cursor}"
+_NO_STAMP = ("", "0000")
+
+
 @dataclass(frozen=True)
 class ServerFilter:
     """How a deployment filters and sorts a list endpoint by update time.
 
-    `since_param` gets the cursor as 'YYYY-MM-DD HH:MM:SS' in the account's time zone
-    (rows updated at or after it). `sort_param`/`sort_value` ask for an order; with a
-    newest-first order (`newest_first=True`) and no `since_param`, paging stops at the
-    first page older than the cursor.
+    Given as `PARAM` (the cursor time is its value) or `PARAM=TEMPLATE`, where `{since}`
+    is the cursor as 'YYYY-MM-DD HH:MM:SS' in the account's time zone and `{cursor}` the
+    resource's update field, in the parameter or the value:
+    `filter[{cursor}]={"type":"more","value":"{since}"}`. The sort likewise, `PARAM=VALUE`,
+    its direction in either part (`sort=updated_desc`, `order_by[desc][]={cursor}`);
+    newest first and no filter, paging stops at the first page older than the cursor.
+
+    Whether a deployment honours a filter is not proven (platform-evidence: one client
+    guards against a server that ignored both its filter and its sort), so every row
+    returned is checked against it (`FilterCheck`); see pmcrm.source for the fallback.
     """
 
     since_param: str | None = None
+    since_template: str = "{since}"
     sort_param: str | None = None
     sort_value: str | None = None
     newest_first: bool = False
@@ -45,21 +59,61 @@ class ServerFilter:
         """From the CLI: `--server-filter updated_since --server-sort sort=updated_desc`."""
         if not since and not sort:
             return None
+        since = PLATFORM_FILTER if since == "platform" else since
+        sort = PLATFORM_SORT if sort == "platform" else sort
+        since_param, _, template = (since or "").partition("=")
+        if since and template and "{since}" not in template:
+            raise ValueError("--server-filter PARAM=TEMPLATE needs {since} in the template, "
+                             'e.g. filter[{cursor}]={"type":"more","value":"{since}"}')
         sort_param = sort_value = None
         if sort:
             if "=" not in sort:
-                raise ValueError("--server-sort takes PARAM=VALUE, e.g. sort=updated_asc")
+                raise ValueError("--server-sort takes PARAM=VALUE, e.g. sort=updated_asc or order_by[asc][]={cursor}")
             sort_param, sort_value = sort.split("=", 1)
-        newest_first = bool(sort_value and "desc" in sort_value.lower())
-        return cls(since or None, sort_param, sort_value, newest_first)
+        newest_first = "desc" in f"{sort_param} {sort_value}".lower() if sort else False
+        return cls(since_param or None, template or "{since}", sort_param, sort_value, newest_first)
 
-    def params(self, since: datetime | None, account_tz: str) -> dict[str, Any]:
+    @property
+    def sorted(self) -> str | None:
+        """'asc', 'desc', or None when no sort is asked."""
+        return None if self.sort_param is None else ("desc" if self.newest_first else "asc")
+
+    def params(self, since: datetime | None, account_tz: str, cursor: str = "updated_date") -> dict[str, Any]:
         params: dict[str, Any] = {}
         if self.sort_param:
-            params[self.sort_param] = self.sort_value
+            params[_fill(self.sort_param, cursor)] = _fill(self.sort_value or "", cursor)
         if self.since_param and since is not None:
-            params[self.since_param] = to_api_time(since, account_tz)
+            value = self.since_template.replace("{since}", to_api_time(since, account_tz))
+            params[_fill(self.since_param, cursor)] = _fill(value, cursor)
         return params
+
+
+def _fill(text: str, cursor: str) -> str:
+    return text.replace("{cursor}", cursor)
+
+
+class FilterCheck:
+    """Checks the rows of a server-filtered read, page after page, in order: each row
+    updated at or after the filter's time (when one was sent) and, when a sort was asked,
+    in that order. `ignored_by(rows)` returns the evidence that the API did not apply
+    the filter or the sort, or None. Rows without a timestamp prove nothing either way."""
+
+    def __init__(self, cursor: str, since_text: str | None, order: str | None):
+        self.cursor, self.since_text, self.order = cursor, since_text, order
+        self._previous: str | None = None
+
+    def ignored_by(self, rows: list[dict[str, Any]]) -> str | None:
+        for row in rows:
+            stamp = row.get(self.cursor)
+            if not isinstance(stamp, str) or stamp[:4] in _NO_STAMP:
+                continue
+            if self.since_text is not None and stamp < self.since_text:
+                return f"row id {row.get('id')} has {self.cursor} {stamp}, before the filter's {self.since_text}"
+            previous, self._previous = self._previous, stamp
+            if previous is not None and self.order is not None and (stamp < previous if self.order == "asc" else stamp > previous):
+                return (f"row id {row.get('id')} ({self.cursor} {stamp}) came after {previous}: "
+                        f"not in the {self.order}ending order asked")
+        return None
 
 
 def to_api_time(moment: datetime, account_tz: str) -> str:

@@ -129,12 +129,19 @@ class _Pass:
     # page number -> (first id, last id) while every page is in ascending integer id order
     id_spans: dict | None = field(default_factory=dict)
     last_page: tuple[int, tuple] | None = None  # (number, ids) of the highest page past 1
+    first_page: tuple | None = None  # row keys of page 1
+    repeated_page: int | None = None  # a later page that held exactly page 1's rows
 
     def add(self, page: Page, ids: list, ascending: bool) -> None:
         """Count `page`, whose row ids are `ids` (`ascending`: see ascending_int64)."""
         self.rows += len(page.items)
         if page.total is not None:
             self.totals.add(page.total)
+        keys = tuple(map(row_key, page.items)) if page.number <= 2 else ()
+        if page.number == 1:
+            self.first_page = keys
+        elif keys and keys == self.first_page:
+            self.repeated_page = page.number
         if page.number > 1 and (self.last_page is None or page.number >= self.last_page[0]):
             self.last_page = (page.number, tuple(ids))
         if self.id_spans is None:
@@ -205,23 +212,34 @@ class EndpointReader:
         window: int,
         stop_after: Callable[[Page], bool] | None = None,
         budget: PageBudget | None = None,
+        already_yielded: SeenKeys | None = None,
+        on_page_size: Callable[[str, int, int], None] | None = None,
     ):
+        """`limit` is the page size asked for; the server's own (`page_size`) is learnt
+        from page 1. `already_yielded`: keys another read of this endpoint yielded (they
+        are not yielded again). `on_page_size(resource, asked, served)` hears when the
+        server's page size differs from the one asked for."""
         self.resource, self.limit, self.fetch = resource, limit, fetch
+        self.page_size = limit
         self.executor, self.window = executor, max(window, 1)
         self.budget = budget if budget is not None else PageBudget(self.window)
         self.stop_after = stop_after
+        self.on_page_size = on_page_size
         self.passes = 0
         self.stopped_early = False
-        self.seen = SeenKeys()
+        self._already_yielded = already_yielded
+        self.seen = already_yielded or SeenKeys()
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
-        seen = self.seen = SeenKeys()  # the key of every row yielded (ids, for deletions)
+        # The key of every row yielded (ids, for deletions).
+        seen = self.seen = self._already_yielded or SeenKeys()
         totals_seen: set = set()
         settle = False
         while True:
             self.passes += 1
-            # In the first pass every key is new to `seen`: one set serves both (memory).
-            current = _Pass(keys=seen if self.passes == 1 else set())
+            # In a first pass from nothing every key is new to `seen`: one set serves both (memory).
+            fresh_start = self.passes == 1 and self._already_yielded is None
+            current = _Pass(keys=seen if fresh_start else set())
             pages = self._settle_pages(max(totals_seen)) if settle else self._pages()
             for page in pages:
                 # Nothing bound across the yield: a suspended reader (there are dozens)
@@ -229,6 +247,11 @@ class EndpointReader:
                 fresh = [self._fresh(page, seen, current)]
                 stop = self.stop_after is not None and self.stop_after(page)
                 del page
+                if current.repeated_page is not None:
+                    raise IncompleteReadError(
+                        f"resource '{self.resource}', page {current.repeated_page}: the API returned "
+                        "the same rows as for page 1 (it seems to ignore 'page'); stopping"
+                    )
                 if fresh[0]:
                     yield fresh.pop()
                 if stop:
@@ -247,10 +270,24 @@ class EndpointReader:
             settle = not settle and self.stop_after is None and current.in_id_order()
             if self.passes >= MAX_READ_PASSES:
                 raise IncompleteReadError(
-                    f"resource '{self.resource}': the data kept changing while it was read "
-                    f"({self.passes} passes; totals seen {sorted(current.totals)}, rows read "
+                    f"resource '{self.resource}': {self._why_not_adding_up(current, totals_seen)} "
+                    f"({self.passes} passes; totals seen {sorted(totals_seen)}, rows read "
                     f"{current.rows}, distinct {len(current.keys)}). Refusing a partial load."
                 )
+
+    def _why_not_adding_up(self, current: _Pass, totals_seen: set) -> str:
+        """The likeliest cause, from what the passes saw: never 'the data kept changing'
+        when the total held still."""
+        if len(totals_seen) > 1:
+            return "the data kept changing while it was read (its total moved)"
+        (total,) = totals_seen
+        if current.rows > len(current.keys):
+            return "the pages repeated rows (the API may ignore 'page' or sort unstably)"
+        if current.rows < total:
+            return (f"the pages held fewer rows than the API's total of {total}, at "
+                    f"{self.page_size} rows per page (its total may count something else, or "
+                    "pages were shorter than it said)")
+        return f"the pages held more rows than the API's total of {total} (its total may be wrong)"
 
     def _fresh(self, page: Page, seen: SeenKeys, current: _Pass | None = None) -> list[dict[str, Any]]:
         """The rows of `page` not yielded before; counts the page into `current`."""
@@ -298,8 +335,9 @@ class EndpointReader:
             yield held[0]
             yield from self._pages_without_total(held.pop())
             return
+        self._learn_page_size(held[0])
         yield held.pop()
-        last = math.ceil(total / self.limit)
+        last = math.ceil(total / self.page_size)
         # Read alone, before pages 2..N-1 (see _still_since_last_page); yielded in order.
         # Not when the caller may stop early: it wants the fewest pages, not a proof.
         last_read = last > 1 and self.stop_after is None
@@ -334,15 +372,28 @@ class EndpointReader:
         """Every page, one at a time, from the last to the first. Why sequential: the
         guarantee needs each page read after the one above it (a row can then only move
         onto a page still to be read); concurrent requests may be served in any order."""
-        for number in range(max(math.ceil(largest_total / self.limit), 1), 0, -1):
+        for number in range(max(math.ceil(largest_total / self.page_size), 1), 0, -1):
             yield self._fetch_in_pool(number)
 
+    def _learn_page_size(self, first: Page) -> None:
+        """The server's page size, from page 1: when it holds fewer (or more) rows than
+        asked while the total says more exist, the server chose the size (a cap, or a
+        page-size parameter it does not read) and the pages are planned with it."""
+        served = len(first.items)
+        if first.total is None or served == 0 or served == self.page_size or first.total <= served:
+            return
+        self.page_size = served
+        if self.on_page_size is not None:
+            self.on_page_size(self.resource, self.limit, served)
+
     def _pages_without_total(self, first: Page) -> Iterator[Page]:
-        """No total: read on until a short or empty page, guarding against an API that
-        ignores `page` (the same rows again) and against endless paging."""
+        """No total: read on until an empty page or one shorter than page 1 (whose size is
+        the server's page size, whatever was asked), guarding against an API that ignores
+        `page` (the same rows again) and against endless paging."""
         previous = first
         number = 1
-        while len(previous.items) >= self.limit:
+        size = len(first.items)
+        while previous.items and len(previous.items) >= size:
             number += 1
             if number > MAX_PAGES_WITHOUT_TOTAL:
                 raise IncompleteReadError(

@@ -20,9 +20,10 @@ from dlt.extract.exceptions import PipeException
 from dlt.load.exceptions import LoadClientJobException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pmcrm.client import RequestStats
+from pmcrm.client import URL_SHAPE_CODES, RequestStats
 from pmcrm.deletions import DeletionMode, ReadLedger, apply_deletions
-from pmcrm.errors import PmcrmError
+from pmcrm.errors import NothingReadableError, PmcrmError
+from pmcrm.findings import RunFindings
 from pmcrm.lock import pipeline_lock
 from pmcrm.progress import Progress
 from pmcrm.redact import redact, register_secret
@@ -61,6 +62,7 @@ class SyncRequest:
     source_options: dict[str, Any] = field(default_factory=dict)
     bucket_url: str | None = None  # filesystem only; else dlt config, else ./pmcrm_files
     table_format: str = "parquet"  # filesystem only: "parquet" (snapshots) or "delta" (merges)
+    strict: bool = False  # any unavailable resource fails the run, not only those named
     progress: Progress | None = field(default=None, repr=False, compare=False)
 
 
@@ -78,6 +80,7 @@ class SyncResult:
     run_id: str = ""
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    unavailable: dict[str, str] = field(default_factory=dict)  # resource -> why it was skipped
 
 
 # Snapshot (replace) tables go to the staging dataset first and are swapped in by one
@@ -237,7 +240,7 @@ def run_sync(request: SyncRequest) -> SyncResult:
 def _sync(request: SyncRequest) -> SyncResult:
     """Extract, normalize, load, then handle deletions; never reports success after an error."""
     register_secret(request.api_key)
-    stats, ledger = RequestStats(), ReadLedger()
+    stats, ledger, findings = RequestStats(), ReadLedger(), RunFindings()
     started = time.monotonic()
     pipeline = make_pipeline(request)
     source = pmcrm_source(
@@ -247,6 +250,7 @@ def _sync(request: SyncRequest) -> SyncResult:
         stats=stats,
         ledger=ledger,
         progress=request.progress,
+        findings=findings,
         **_source_options(request),
     )
     file_format = loader_file_format(pipeline.destination)
@@ -284,16 +288,59 @@ def _sync(request: SyncRequest) -> SyncResult:
             rows=dict(stats.rows),
             error=redact(message),
             exit_code=cause.exit_code if cause else 1,
+            notes=findings.notes(),
+            unavailable=_reasons(findings),
         )
+    selected = list(source.resources.keys())
+    failure = unavailable_failure(findings, selected, request.resources, request.strict)
     return SyncResult(
-        True,
+        failure is None,
         time.monotonic() - started,
         stats,
         dict(stats.rows),
         deleted={table: n for table, n in deleted.items() if n},
-        notes=notes,
-        written=written,
+        notes=findings.notes() + notes,
+        written={table: n for table, n in written.items() if table not in findings.unavailable},
+        error=failure.args[0] if failure else None,
+        exit_code=failure.exit_code if failure else 0,
+        unavailable=_reasons(findings),
     )
+
+
+def _reasons(findings: RunFindings) -> dict[str, str]:
+    return {name: found.reason for name, found in sorted(findings.unavailable.items())}
+
+
+def unavailable_failure(findings: RunFindings, selected: list[str], named: Sequence[str] | None,
+                        strict: bool) -> PmcrmError | None:
+    """Whether skipped resources fail the run. Skipping is the point with the default
+    selection (accounts enable apps one by one); but nothing readable at all is a wrong URL
+    or key (exit 2), and a resource the user named, or any under `strict`, is a failure
+    the next run may not fix by itself (exit 1). The other tables are loaded either way."""
+    skipped = findings.unavailable
+    if not skipped:
+        return None
+    if set(selected) <= set(skipped):
+        return nothing_readable(findings)
+    wanted = [name for name in skipped if strict or name in (named or ())]
+    if not wanted:
+        return None
+    reasons = "; ".join(f"{name}: {skipped[name].reason}" for name in sorted(wanted))
+    why = "--strict" if strict and not set(wanted) & set(named or ()) else "named in --resources"
+    return PmcrmError(f"unavailable to this key ({why}): {reasons}. The other tables were loaded.")
+
+
+def nothing_readable(findings: RunFindings) -> PmcrmError:
+    codes = {found.code for found in findings.unavailable.values()}
+    if codes <= URL_SHAPE_CODES:
+        return NothingReadableError(
+            f"every resource answered 'not found' or 'unknown module' at {findings.api_url}: the "
+            "base URL is probably not the API's. Use the one from the platform's API docs, like "
+            "https://<company>.<platform host>/api/v1/module (tried: " + ", ".join(findings.tried_urls) + ")"
+        )
+    reasons = sorted({found.reason for found in findings.unavailable.values()})
+    return NothingReadableError(f"no selected resource is readable with this key ({'; '.join(reasons)}): "
+                                "check the key's access rights in the platform")
 
 
 def refresh_views(pipeline: dlt.Pipeline, timezone: str) -> list[str]:
@@ -318,28 +365,3 @@ def rows_written(pipeline: dlt.Pipeline, tables) -> dict[str, int]:
     info = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
     counts = info.row_counts if info else {}
     return {table: counts.get(table, 0) for table in tables}
-
-
-@dataclass
-class CheckResult:
-    ok: bool
-    message: str
-    exit_code: int = 0
-
-
-CHECK_RESOURCE = "loss_reason"  # small everywhere: one row proves URL and key
-
-
-def check_connection(base_url: str, api_key: str, path_prefix: str = "", timeout: float = 15.0) -> CheckResult:
-    """One cheap request (one row of one small resource) that proves URL and key work."""
-    from pmcrm.client import ApiClient, HttpSettings
-    from pmcrm.declarations import RESOURCES_BY_NAME
-    from pmcrm.source import api_path
-
-    spec = RESOURCES_BY_NAME[CHECK_RESOURCE]
-    client = ApiClient(base_url, api_key, HttpSettings(timeout=timeout, max_attempts=2, jitter=0.2))
-    try:
-        page = client.fetch_page(spec.name, api_path(spec, path_prefix), 1, 1)
-    except PmcrmError as exc:
-        return CheckResult(False, str(exc), exc.exit_code)
-    return CheckResult(True, f"OK: {redact(base_url)} answered; key accepted ({page.total} {spec.name} rows)")

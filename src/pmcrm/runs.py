@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 RUNS_TABLE = "_pmcrm_runs"
 
 # JSON-valued fields are stored as text: every destination (files included) can hold it.
-_JSON_FIELDS = ("tables", "retries_by_reason", "bad_values", "notes")
+_JSON_FIELDS = ("tables", "retries_by_reason", "bad_values", "notes", "unavailable")
 RUNS_COLUMNS: dict[str, dict[str, Any]] = {
     "run_id": {"data_type": "text", "nullable": False},
     "pipeline_name": {"data_type": "text"},
@@ -69,6 +69,7 @@ def run_summary(result: "SyncResult", request: "SyncRequest") -> dict[str, Any]:
         "retries_by_reason": dict(sorted(result.stats.retries.items())),
         "bad_values": dict(sorted(result.stats.bad_values.items())),
         "tables": tables,
+        "unavailable": dict(result.unavailable),  # resource -> why it was skipped
         "error": redact(result.error) if result.error else None,
         "notes": [redact(note) for note in result.notes],
     }

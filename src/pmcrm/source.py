@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Iterator, Optional, Sequence
+from datetime import datetime, timezone
+from typing import Any, Generator, Iterator, Optional, Sequence
 
 import dlt
 import pyarrow as pa
@@ -19,19 +19,25 @@ from pmcrm.client import DEFAULT_CONCURRENCY, ApiClient, HttpSettings, Page, Req
 from pmcrm.convert import PageConverter, TableBatcher
 from pmcrm.declarations import RESOURCES, RESOURCES_BY_NAME, ResourceSpec
 from pmcrm.deletions import ReadLedger, deleted_at_column
+from pmcrm.errors import UnavailableError
+from pmcrm.findings import RunFindings
 from pmcrm.incremental import (
     DEFAULT_OVERLAP_SECONDS,
+    FilterCheck,
     ServerFilter,
     cursor_for,
     parse_start_date,
     read_since,
     to_api_time,
 )
-from pmcrm.pages import EndpointReader, PageBudget
+from pmcrm.pages import EndpointReader, PageBudget, SeenKeys, row_key
 from pmcrm.progress import NO_PROGRESS, Progress
 from pmcrm.tuning import release_free_memory
 
 SOURCE_NAME = "pmcrm"
+# Source state key: resource -> when it was last read completely (ISO time, UTC). In the
+# source's state, not each resource's: dlt resets a `replace` resource's state every run.
+LAST_COMPLETE_READS = "last_complete_reads"
 # Pages fetched ahead of their reader, per allowed connection (see pages.PageBudget).
 READ_AHEAD_PER_CONNECTION = 2
 
@@ -40,7 +46,6 @@ READ_AHEAD_PER_CONNECTION = 2
 class ReadOptions:
     """How rows are read and shaped on the way in (shared by all resources)."""
 
-    path_prefix: str = ""
     timezone: str = "UTC"
     neutral_names: bool = True
     incremental: bool = True
@@ -48,16 +53,6 @@ class ReadOptions:
     overlap_seconds: float = DEFAULT_OVERLAP_SECONDS
     server_filter: ServerFilter | None = None
     track_deletions: bool = True
-
-
-def api_path(spec: ResourceSpec, path_prefix: str = "") -> str:
-    """The request path; `path_prefix` is a segment some deployments put between the
-    version and the module: '/v1/task/tasks/list' -> '/v1/<prefix>/task/tasks/list'."""
-    prefix = path_prefix.strip("/")
-    if not prefix:
-        return spec.path
-    version, rest = spec.path.lstrip("/").split("/", 1)
-    return f"/{version}/{prefix}/{rest}"
 
 
 def select_resources(names: Sequence[str] | None) -> list[ResourceSpec]:
@@ -76,49 +71,100 @@ def is_incremental(spec: ResourceSpec, options: ReadOptions) -> bool:
 
 
 class _ResourceRun:
-    """Reads one resource for one run: request params, early stop, rows, ids seen."""
+    """Reads one resource for one run: request params, early stop, rows, ids seen, and
+    what it learns about the API (pmcrm.findings)."""
 
     def __init__(self, spec: ResourceSpec, client: ApiClient, pool: ThreadPoolExecutor,
                  options: ReadOptions, ledger: ReadLedger, progress: Progress = NO_PROGRESS,
-                 budget: PageBudget | None = None):
+                 budget: PageBudget | None = None, findings: RunFindings | None = None):
         self.spec, self.client, self.pool, self.options, self.ledger = spec, client, pool, options, ledger
         self.progress = progress
         self.budget = budget
+        self.findings = findings if findings is not None else RunFindings()
         self.converter = PageConverter(spec, options.neutral_names, options.timezone)
-        self.path = api_path(spec, options.path_prefix)
 
-    def tables(self, since: datetime | None) -> Iterator[pa.Table]:
-        server = self.options.server_filter if since is not None else None
-        params = server.params(since, self.options.timezone) if server else {}
-        reader = EndpointReader(
-            self.spec.name,
-            self.spec.page_size,
-            lambda number: self._fetch(number, params),
-            self.pool,
-            window=self.client.settings.concurrency,
-            stop_after=self._older_than(since) if server and server.newest_first and not server.since_param else None,
-            budget=self.budget,
-        )
+    def tables(self, since: datetime | None, last_reads: dict) -> Iterator[pa.Table]:
+        """Typed tables of the resource's rows. A resource the key cannot read (its first
+        page says so) yields nothing at all - its table stays exactly as it was - and is
+        reported in the findings; `last_reads` (in dlt's source state, loaded with the
+        data) remembers when each resource last read completely, to tell revoked rights apart."""
         batcher = TableBatcher(self.converter)
-        for number, items in enumerate(reader, start=1):
-            self.client.stats.add("rows", self.spec.name, len(items))
-            self.progress.advance(self.spec.name, rows=len(items))
-            self._count_bad(batcher.add(items, number))
-            del items  # nothing bound across the yield: dozens of readers wait suspended
-            if batcher.ready:
-                yield batcher.take()
+        try:
+            complete = yield from self._read(since, batcher)
+        except UnavailableError as exc:
+            if exc.page != 1 or batcher.pages:
+                raise
+            self.findings.resource_unavailable(exc, last_reads.get(self.spec.name))
+            keep_table_as_it_is()
+            self.progress.finished(self.spec.name)
+            return
         self._count_bad(batcher.flush())
         if batcher.ready:
             yield batcher.take()
         # The declared schema, no rows: creates the table even when the endpoint is empty
         # or the incremental filter dropped every row of a first run.
         yield self.converter.empty_table()
-        complete = not reader.stopped_early and not (server and server.since_param)
-        if complete and self.spec.write_disposition == "merge" and self.options.track_deletions:
-            # The reader's keys are the ids of every row it yielded (merge rows have ids).
-            self.ledger.record_complete(self.spec.name, reader.seen.values())
+        if complete is not None:
+            last_reads[self.spec.name] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            if self.spec.write_disposition == "merge" and self.options.track_deletions:
+                # The reader's keys are the ids of every row it yielded (merge rows have ids).
+                self.ledger.record_complete(self.spec.name, complete.values())
         self.progress.finished(self.spec.name)
         release_free_memory()
+
+    def _read(self, since: datetime | None, batcher: TableBatcher) -> Generator[pa.Table, None, SeenKeys | None]:
+        """Rows through the server filter when one applies, checked row by row; if the API
+        did not apply it, the resource is read again in full (rows already yielded are
+        not yielded twice). Returns every key read when the read was complete, else None."""
+        server = self.options.server_filter if since is not None else None
+        if server is None:
+            reader = self._reader({})
+            yield from self._batches(reader, batcher)
+            return reader.seen
+        cursor = self.spec.cursor
+        since_text = to_api_time(since, self.options.timezone) if server.since_param else None
+        check = FilterCheck(cursor, since_text, server.sorted)
+        early_stop = server.newest_first and not server.since_param
+        reader = self._reader(server.params(since, self.options.timezone, cursor),
+                              self._older_than(since) if early_stop else None)
+        delivered = SeenKeys()  # the rows checked and passed on (a filtered read is small)
+        try:
+            yield from self._batches(reader, batcher, check, delivered)
+        except ServerFilterIgnored as ignored:
+            self.findings.filter_ignored(self.spec.name, str(ignored))
+            reader = self._reader({}, already_yielded=delivered)
+            yield from self._batches(reader, batcher)
+            return reader.seen
+        return None  # a filtered read holds only what changed: no deletions can be told
+
+    def _reader(self, params: dict, stop_after=None, already_yielded: SeenKeys | None = None) -> EndpointReader:
+        return EndpointReader(
+            self.spec.name,
+            self.spec.page_size,
+            lambda number: self._fetch(number, params),
+            self.pool,
+            window=self.client.settings.concurrency,
+            stop_after=stop_after,
+            budget=self.budget,
+            already_yielded=already_yielded,
+            on_page_size=self.findings.page_size,
+        )
+
+    def _batches(self, reader: EndpointReader, batcher: TableBatcher, check: FilterCheck | None = None,
+                 delivered: SeenKeys | None = None) -> Iterator[pa.Table]:
+        for items in reader:
+            if check is not None:
+                evidence = check.ignored_by(items)
+                if evidence is not None:
+                    raise ServerFilterIgnored(evidence)
+                for item in items:
+                    delivered.add(row_key(item))
+            self.client.stats.add("rows", self.spec.name, len(items))
+            self.progress.advance(self.spec.name, rows=len(items))
+            self._count_bad(batcher.add(items, batcher.pages + 1))
+            del items  # nothing bound across the yield: dozens of readers wait suspended
+            if batcher.ready:
+                yield batcher.take()
 
     def _count_bad(self, bad_values: list) -> None:
         for bad in bad_values:
@@ -126,7 +172,7 @@ class _ResourceRun:
 
     def _fetch(self, number: int, params: dict) -> Page:
         """One page; page 1 tells the progress observer how many rows to expect."""
-        page = self.client.fetch_page(self.spec.name, self.path, number, self.spec.page_size, params)
+        page = self.client.fetch_page(self.spec.name, self.spec.path, number, self.spec.page_size, params)
         if number == 1:
             self.progress.total(self.spec.name, page.total, self.spec.page_size)
         self.progress.advance(self.spec.name, pages=1)
@@ -143,6 +189,10 @@ class _ResourceRun:
             return bool(stamps) and min(stamps) < boundary
 
         return page_reaches_boundary
+
+
+class ServerFilterIgnored(Exception):
+    """Rows showed that the API did not apply the server filter or sort (internal)."""
 
 
 def _resource(spec: ResourceSpec, run: _ResourceRun, options: ReadOptions):
@@ -163,16 +213,31 @@ def _resource(spec: ResourceSpec, run: _ResourceRun, options: ReadOptions):
     if not is_incremental(spec, options):
 
         def all_tables() -> Iterator[pa.Table]:
-            yield from run.tables(since=None)
+            yield from run.tables(since=None, last_reads=_last_reads())
 
-        return dlt.resource(all_tables, **hints)
+        resource = dlt.resource(all_tables, **hints)
+    else:
 
-    def incremental_tables(
-        updated=cursor_for(spec.cursor, options.start_date, options.overlap_seconds),
-    ) -> Iterator[pa.Table]:
-        yield from run.tables(since=read_since(updated))
+        def incremental_tables(
+            updated=cursor_for(spec.cursor, options.start_date, options.overlap_seconds),
+        ) -> Iterator[pa.Table]:
+            yield from run.tables(since=read_since(updated), last_reads=_last_reads())
 
-    return dlt.resource(incremental_tables, **hints)
+        resource = dlt.resource(incremental_tables, **hints)
+    return resource
+
+
+def _last_reads() -> dict:
+    return dlt.current.source_state().setdefault(LAST_COMPLETE_READS, {})
+
+
+def keep_table_as_it_is() -> None:
+    """Called inside a resource's read when it yields nothing and its table must stay as
+    it was. Why: dlt truncates the table of a `replace` resource that yielded nothing (its
+    extract step, `_handle_empty_tables`, reads the resource's disposition after the read,
+    from the source's own copy of the resource - hence `dlt.current.get_resource()`).
+    As append, nothing written means nothing changed."""
+    dlt.current.get_resource().apply_hints(write_disposition="append")
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
@@ -197,6 +262,7 @@ def pmcrm_source(
     stats: Optional[RequestStats] = None,
     ledger: Optional[ReadLedger] = None,
     progress: Optional[Progress] = None,
+    findings: Optional[RunFindings] = None,
 ) -> Any:
     """All 36 resources of the platform (or `resources`), typed and ready to load.
 
@@ -204,12 +270,16 @@ def pmcrm_source(
     `neutral_names=False` keeps the API's own column names (crm_account_id, ...);
     `incremental` keeps a cursor per resource with an update timestamp (`start_date`
     bounds the first run; `overlap_seconds` re-reads a window to be safe);
+    `base_url` may be the platform docs' form (https://acme.<host>/api/v1/module) or a
+    bare host: the URL form is learnt from the first answer (pmcrm.urls);
     `server_filter`/`server_sort` declare the deployment's filter syntax, e.g.
-    'updated_since' and 'sort=updated_asc' (off by default);
+    'updated_since' and 'sort=updated_asc', or 'platform' for both (off by default;
+    checked on every row, see pmcrm.incremental.ServerFilter);
     `concurrency` bounds requests in flight; `rate_limit` caps requests per second.
     Pass a `RequestStats` as `stats` to read the run's requests, retries and rows, and a
     `ReadLedger` as `ledger` to learn which resources were read completely (deletions),
-    and a `pmcrm.progress.Progress` as `progress` to follow rows and pages as they arrive.
+    a `pmcrm.progress.Progress` as `progress` to follow rows and pages as they arrive,
+    and a `RunFindings` as `findings` to learn what was skipped as unavailable.
     """
     settings = HttpSettings(
         timeout=request_timeout,
@@ -218,11 +288,10 @@ def pmcrm_source(
         concurrency=concurrency,
         rate_limit=rate_limit,
     )
-    client = ApiClient(base_url, api_key, settings, stats)
+    client = ApiClient(base_url, api_key, settings, stats, path_prefix, endpoint_tails())
     pool = ThreadPoolExecutor(max_workers=max(concurrency, 1), thread_name_prefix="pmcrm-page")
     budget = PageBudget(READ_AHEAD_PER_CONNECTION * max(concurrency, 1))
     options = ReadOptions(
-        path_prefix=path_prefix,
         timezone=timezone,
         neutral_names=neutral_names,
         incremental=incremental,
@@ -232,7 +301,15 @@ def pmcrm_source(
         track_deletions=track_deletions,
     )
     ledger = ledger if ledger is not None else ReadLedger()
+    findings = findings if findings is not None else RunFindings()
+    findings.locations = client.locations
     return [
-        _resource(spec, _ResourceRun(spec, client, pool, options, ledger, progress or NO_PROGRESS, budget), options)
+        _resource(spec, _ResourceRun(spec, client, pool, options, ledger, progress or NO_PROGRESS, budget,
+                                     findings), options)
         for spec in select_resources(resources)
     ]
+
+
+def endpoint_tails() -> list[str]:
+    """The declared paths after '/v1/': a pasted endpoint URL is cut back to its base."""
+    return [spec.path.split("/", 2)[2] for spec in RESOURCES]

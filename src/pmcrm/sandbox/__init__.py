@@ -3,14 +3,15 @@
     from pmcrm.sandbox import Sandbox, SandboxOptions
 
     with Sandbox(SandboxOptions(rows=200, fault_rate=0.1)) as sandbox:
-        ...  # point the connector at sandbox.base_url with sandbox.api_key
+        ...  # point the connector at sandbox.api_url with sandbox.api_key
         assert rows_loaded == sandbox.truth("tasks")
 
 Written from ``catalog.json`` alone, never from the connector's declarations.
 """
 
 from .data import FOREIGN_KEYS, Dataset
-from .faults import DEFAULT_API_KEY, FAULT_KINDS, SandboxOptions
+from .faults import FAULT_KINDS
+from .options import DEFAULT_API_KEY, SandboxOptions
 from .server import Sandbox, SandboxProcess
 
 __all__ = ["Sandbox", "SandboxOptions", "SandboxProcess", "Dataset", "DEFAULT_API_KEY", "FAULT_KINDS",

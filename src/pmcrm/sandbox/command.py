@@ -14,19 +14,28 @@ from dataclasses import fields
 import click
 
 from .catalog import load_catalog
-from .faults import DEFAULT_API_KEY, FAULT_KINDS, SandboxOptions
+from .errors import ERRORS, UNAVAILABLE_CODES
+from .faults import FAULT_KINDS
+from .options import CHOICES, DEFAULT_API_KEY, SandboxOptions
 
 DEFAULTS = {spec.name: spec.default for spec in fields(SandboxOptions)}
 
 
-def parse_rows_for(ctx, param, values: tuple[str, ...]) -> dict[str, int]:
-    counts: dict[str, int] = {}
+def parse_pairs(ctx, param, values: tuple[str, ...]) -> dict[str, int]:
+    """Repeated ``NAME=N`` flags as a dict (SandboxOptions checks the names and numbers)."""
+    numbers: dict[str, int] = {}
     for item in values:
-        name, _, count = item.partition("=")
-        if not name or not count.isdigit():
-            raise click.BadParameter(f"expected RESOURCE=N, got {item!r}")
-        counts[name] = int(count)
-    return counts
+        name, _, number = item.partition("=")
+        if not name or not number.isdigit():
+            raise click.BadParameter(f"expected {param.metavar}, got {item!r}")
+        numbers[name] = int(number)
+    return numbers
+
+
+def choice(name: str, description: str):
+    """A flag whose values are the option's CHOICES, with the option's default."""
+    return click.option("--" + name.replace("_", "-"), default=DEFAULTS[name], show_default=True,
+                        type=click.Choice(CHOICES[name]), help=description)
 
 
 def parse_fault_kinds(ctx, param, value: str) -> tuple[str, ...]:
@@ -43,15 +52,34 @@ def parse_fault_kinds(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--seed", default=DEFAULTS["seed"], show_default=True, type=int, help="Same seed, same data.")
 @click.option("--rows", default=DEFAULTS["rows"], show_default=True, type=click.IntRange(0),
               help="Rows per path.")
-@click.option("--rows-for", "rows_per_resource", multiple=True, metavar="RESOURCE=N", callback=parse_rows_for,
+@click.option("--rows-for", "rows_per_resource", multiple=True, metavar="RESOURCE=N", callback=parse_pairs,
               help="Rows for one resource (name or path); repeatable.")
 @click.option("--api-key", default=None, help="The key clients must send [default: the documented demo key].")
 @click.option("--max-page-size", default=DEFAULTS["max_page_size"], show_default=True, type=click.IntRange(1),
-              help="Larger limits are clamped to this.")
+              help="Larger page sizes are clamped to this.")
+@click.option("--page-size-param", default=DEFAULTS["page_size_param"], show_default=True,
+              help="The query parameter read as page size; any other is ignored (one client sends 'count').")
+@click.option("--default-page-size", default=DEFAULTS["default_page_size"], show_default=True,
+              type=click.IntRange(1), help="Page size when the request has no page-size parameter.")
+@choice("total_field", "The envelope's row count key: total, total_result, or both.")
+@choice("url_form", "spec: /v1/<module>/<entity>/list; platform: only /api/v1/module/<module>/<entity>/list, "
+                    "anything else an HTML 404.")
 @click.option("--latency", default=DEFAULTS["latency"], show_default=True, type=click.FloatRange(0),
               help="Seconds added to each request.")
 @click.option("--rate-limit", default=DEFAULTS["rate_limit"], show_default=True, type=click.FloatRange(0),
-              help="Requests per second per key before HTTP 429 (0: unlimited).")
+              help="Requests per second per key before a refusal, HTTP 429 by default (0: unlimited).")
+@choice("rate_limit_window", "bucket: bursts of one second's worth; sliding: at most --rate-limit requests "
+                             "in any one second.")
+@click.option("--rate-limit-status", default=DEFAULTS["rate_limit_status"], show_default=True,
+              type=click.IntRange(400, 599), help="HTTP status of a rate-limit refusal.")
+@choice("rate_limit_body", 'json: {"message", "retry_after"}; string: {"error": "Request rate per second exceeded"}.')
+@click.option("--retry-after/--no-retry-after", default=DEFAULTS["retry_after"], show_default=True,
+              help="Send Retry-After (whole seconds) with a rate-limit refusal.")
+@choice("error_shape", 'envelope: {"error": {"error_code", "error_msg"}}; '
+                       'string: {"error": "<word>", "description", "details"}.')
+@click.option("--unavailable", multiple=True, metavar="RESOURCE=CODE", callback=parse_pairs,
+              help="Make a resource (name or path) answer error CODE to every list request: "
+                   + ", ".join(f"{code} {ERRORS[code][0].lower()}" for code in UNAVAILABLE_CODES) + "; repeatable.")
 @click.option("--fault-rate", default=DEFAULTS["fault_rate"], show_default=True, type=click.FloatRange(0, 1),
               help="Share of list requests that fail.")
 @click.option("--fault-kinds", default=",".join(FAULT_KINDS), show_default=True, callback=parse_fault_kinds,
@@ -61,7 +89,9 @@ def parse_fault_kinds(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--mutate-while-paging", default=DEFAULTS["mutate_while_paging"], show_default=True,
               type=click.FloatRange(0, 1), help="Share of a path's rows changed after each page served.")
 @click.option("--server-filter/--no-server-filter", default=DEFAULTS["server_filter"], show_default=True,
-              help="Accept updated_since= and sort= on list requests.")
+              help="Accept updated_since=, sort=, filter[<field>]= and order_by[asc|desc][]= on list requests.")
+@click.option("--server-filter-ignored/--no-server-filter-ignored", default=DEFAULTS["server_filter_ignored"],
+              show_default=True, help="Accept every filter and sort parameter without error, apply none.")
 def sandbox_command(api_key: str | None, **knobs) -> None:
     """Serve a fast, faithful fake of the platform's REST API on loopback.
 
@@ -72,6 +102,7 @@ def sandbox_command(api_key: str | None, **knobs) -> None:
     Example:
       pmcrm sandbox --port 8080 --rows 1000 --api-key "$PMCRM_API_KEY"
       pmcrm sandbox --port 0 --fault-rate 0.1 --fault-kinds http500,cut --server-filter
+      pmcrm sandbox --url-form platform --page-size-param count --unavailable lead=22
     """
     from .server import serve_forever  # aiohttp loads only when serving
 

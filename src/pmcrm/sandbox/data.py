@@ -23,6 +23,7 @@ import re
 import threading
 from dataclasses import dataclass
 from random import Random
+from types import MappingProxyType
 from typing import Callable, Iterable, Mapping
 
 from .catalog import Catalog, load_catalog
@@ -122,6 +123,9 @@ class RowFactory:
             for name, value in zip(("module", "model"), MODEL_OF_TARGET[catalog.theme_of(fk.target)])
         }
         self.custom_fields = self._pick_custom_field_names()
+        text, number = self.custom_fields
+        self.field_types = MappingProxyType({**self.fields, text: "string", f"{text}_value": "number",
+                                             number: "number"})
         self.derived = DERIVED_FIELDS.get(self.theme)
 
     def _pick_custom_field_names(self) -> tuple[str, str]:
@@ -273,6 +277,13 @@ class Dataset:
         """Copies of the exact rows the API serves for a resource or path, in API order."""
         with self.lock:
             return [dict(row) for row in self.table(resource_or_path).rows]
+
+    def field_types(self, resource_or_path: str) -> Mapping[str, str]:
+        """The JSON type ('number' or 'string') of every field a path's rows may carry:
+        the catalog's, plus the path's custom fields."""
+        path = self.catalog.path_of(resource_or_path)
+        with self.lock:
+            return self._factory(path).field_types
 
     def version(self, resource_or_path: str) -> int:
         return self.table(resource_or_path).version

@@ -1,8 +1,8 @@
 """Page bytes of the list endpoint, rendered once and cached until the data changes.
 
-A page is keyed by ``(page, limit, updated_since, sort)`` within its path and
-kept while the path's data version stays the same; any change to the path
-drops its pages. Serving a cached page costs a dict lookup, so the sandbox's
+A page is keyed by ``(page, limit, row query)`` within its path and kept while
+the path's data version stays the same; any change to the path drops its pages
+and its filtered views. Serving a cached page costs a dict lookup, so the sandbox's
 CPU stays far below its client's.
 """
 
@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import orjson
 
 from .data import Dataset
+from .filters import RowQuery, select
 
-SORTS = ("id_asc", "updated_asc", "updated_desc")
+TOTAL_FIELDS = ("total", "total_result", "both")  # the envelope's row count: which key(s)
 MAX_CACHED_PAGES_PER_PATH = 50_000
 
 
@@ -25,8 +26,7 @@ class PageRequest:
     path: str
     page: int
     limit: int
-    updated_since: str | None = None
-    sort: str = "id_asc"
+    rows: RowQuery = RowQuery()
 
 
 class _PathCache:
@@ -35,18 +35,20 @@ class _PathCache:
     def __init__(self, version: int):
         self.version = version
         self.pages: dict[tuple, bytes] = {}
-        self.views: dict[tuple, list[dict]] = {}
+        self.views: dict[RowQuery, list[dict]] = {}
 
 
 class PageRenderer:
-    """Renders and caches the envelope ``{"response": {total, page, count, items}}``."""
+    """Renders and caches the envelope ``{"response": {total, page, count, items}}``
+    (``total_result`` instead of or besides ``total``: both count rows, not pages)."""
 
-    def __init__(self, dataset: Dataset):
+    def __init__(self, dataset: Dataset, total_field: str = "total"):
         self.dataset = dataset
+        self.total_keys = ("total", "total_result") if total_field == "both" else (total_field,)
         self._caches: dict[str, _PathCache] = {}
 
     def render(self, request: PageRequest) -> bytes:
-        key = (request.page, request.limit, request.updated_since, request.sort)
+        key = (request.page, request.limit, request.rows)
         with self.dataset.lock:
             table = self.dataset.table(request.path)
             cache = self._caches.get(request.path)
@@ -57,33 +59,23 @@ class PageRenderer:
                 if len(cache.pages) >= MAX_CACHED_PAGES_PER_PATH:
                     cache.pages.clear()
                 rows = self._view(cache, table, request)
-                body = cache.pages[key] = envelope(rows, request.page, request.limit)
+                body = cache.pages[key] = envelope(rows, request.page, request.limit, self.total_keys)
             return body
 
-    def _view(self, cache: _PathCache, table, request: PageRequest) -> list[dict]:
+    @staticmethod
+    def _view(cache: _PathCache, table, request: PageRequest) -> list[dict]:
         """The path's rows as filtered and sorted for this request (cached per version)."""
-        field = table.update_field
-        if field is None or (request.updated_since is None and request.sort == "id_asc"):
+        if request.rows.selects_all(table.update_field is not None):
             return table.rows
-        key = (request.updated_since, request.sort)
-        view = cache.views.get(key)
+        view = cache.views.get(request.rows)
         if view is None:
-            view = table.rows
-            if request.updated_since is not None:
-                view = [row for row in view if (row.get(field) or "") >= request.updated_since]
-            if request.sort != "id_asc":
-                view = sorted(view, key=lambda row: (row.get(field) or "", _id_key(row)),
-                              reverse=request.sort == "updated_desc")
-            cache.views[key] = view
+            view = cache.views[request.rows] = select(table.rows, request.rows, table.update_field)
         return view
 
 
-def _id_key(row: dict) -> int:
-    return -1 if row["id"] is None else row["id"]
-
-
-def envelope(rows: list[dict], page: int, limit: int) -> bytes:
+def envelope(rows: list[dict], page: int, limit: int, total_keys: tuple[str, ...] = ("total",)) -> bytes:
     start = (page - 1) * limit
     items = rows[start:start + limit]
-    head = b'{"response":{"total":%d,"page":%d,"count":%d,"items":' % (len(rows), page, len(items))
+    totals = b"".join(b'"%s":%d,' % (key.encode(), len(rows)) for key in total_keys)
+    head = b'{"response":{%s"page":%d,"count":%d,"items":' % (totals, page, len(items))
     return head + orjson.dumps(items) + b"}}"

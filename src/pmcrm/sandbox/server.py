@@ -38,8 +38,9 @@ from aiohttp import web
 from .app import SandboxApp
 from .catalog import load_catalog
 from .data import Dataset
-from .faults import SandboxOptions
+from .options import SandboxOptions
 from .stats import Stats
+from .urls import api_url
 
 SHUTDOWN_SECONDS = 1.0  # stalled requests are cut off rather than waited for
 
@@ -83,11 +84,28 @@ class DataChanges:
         return self._change("update", fraction, resources)
 
 
-class Sandbox(DataChanges):
+class ClientSettings:
+    """What a client is given: the API's URL and key (subclasses have ``options`` and ``base_url``)."""
+
+    options: SandboxOptions
+    base_url: str
+
+    @property
+    def api_url(self) -> str:
+        """The base URL a user would configure: ``base_url``, plus ``/api/v1/module``
+        with ``url_form="platform"``. (``/_sandbox/`` stays under ``base_url``.)"""
+        return api_url(self.base_url, self.options.url_form)
+
+    @property
+    def api_key(self) -> str:
+        return self.options.api_key
+
+
+class Sandbox(ClientSettings, DataChanges):
     """The fake platform API, served from a background thread with its own event loop.
 
     >>> with Sandbox(rows=50, seed=3) as sandbox:
-    ...     url = f"{sandbox.base_url}/v1/task/tasks/list?api_key={sandbox.api_key}"
+    ...     url = f"{sandbox.api_url}/v1/task/tasks/list?api_key={sandbox.api_key}"
     """
 
     def __init__(self, options: SandboxOptions | None = None, **knobs):
@@ -151,10 +169,6 @@ class Sandbox(DataChanges):
             raise RuntimeError("the sandbox is not running: use it as a context manager or call start()")
         return self._base_url
 
-    @property
-    def api_key(self) -> str:
-        return self.options.api_key
-
     # --------------------------------------------------- ground truth, stats
     def truth(self, resource_or_path: str) -> list[dict]:
         """The exact rows the API serves now for a resource or path, in API order."""
@@ -189,7 +203,7 @@ def serve_forever(options: SandboxOptions, announce: Callable[[str], None]) -> N
     asyncio.run(main())
 
 
-class SandboxProcess(DataChanges):
+class SandboxProcess(ClientSettings, DataChanges):
     """The sandbox as a child process (``python -m pmcrm.sandbox --port 0 ...``), with the
     same ground-truth and change methods, spoken over ``/_sandbox/``."""
 
@@ -231,10 +245,6 @@ class SandboxProcess(DataChanges):
         if self._base_url is None:
             raise RuntimeError("the sandbox process is not running")
         return self._base_url
-
-    @property
-    def api_key(self) -> str:
-        return self.options.api_key
 
     @property
     def pid(self) -> int:

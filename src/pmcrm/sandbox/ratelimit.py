@@ -1,0 +1,87 @@
+"""How the sandbox refuses too many requests: the counting, and the answer's style.
+
+Counting is per API key, either a token bucket (bursts of one second's worth, the
+default) or a strict sliding one-second window, as API gateways count. Clients
+report the real platform's refusal as a non-2xx answer with the body
+``{"error": "Request rate per second exceeded"}``, status undocumented and no
+``Retry-After``: ``rate_limit_status``, ``rate_limit_body`` and ``retry_after``
+give that answer instead of the default HTTP 429 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Callable
+
+import orjson
+
+if TYPE_CHECKING:
+    from .options import SandboxOptions
+
+RATE_LIMIT_WINDOWS = ("bucket", "sliding")
+RATE_LIMIT_BODIES = ("json", "string")
+RATE_LIMIT_MESSAGE = "Request rate per second exceeded"
+Clock = Callable[[], float]
+
+
+class TokenBucket:
+    """A token bucket per API key: ``rate`` requests per second, bursts of one second's worth."""
+
+    def __init__(self, rate: float, clock: Clock = time.monotonic):
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def retry_after(self, api_key: str) -> int | None:
+        """None if the request may pass, else the whole seconds to wait before retrying."""
+        if self.rate <= 0:
+            return None
+        now = self.clock()
+        tokens, last = self._buckets.get(api_key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        if tokens >= 1:
+            self._buckets[api_key] = (tokens - 1, now)
+            return None
+        self._buckets[api_key] = (tokens, now)
+        return max(1, math.ceil((1 - tokens) / self.rate))
+
+
+class SlidingWindow:
+    """At most ``rate`` passed requests per key in any one-second window; refusals do not count."""
+
+    def __init__(self, rate: float, clock: Clock = time.monotonic):
+        self.limit = int(rate)
+        self.clock = clock
+        self._passed: dict[str, deque[float]] = {}
+
+    def retry_after(self, api_key: str) -> int | None:
+        """None if the request may pass, else the whole seconds (rounded up, at least 1)
+        until the oldest request in the window leaves it."""
+        if self.limit <= 0:
+            return None
+        now = self.clock()
+        passed = self._passed.setdefault(api_key, deque())
+        while passed and now - passed[0] >= 1.0:
+            passed.popleft()
+        if len(passed) < self.limit:
+            passed.append(now)
+            return None
+        return max(1, math.ceil(round(passed[0] + 1.0 - now, 6)))  # round: float noise must not add a second
+
+
+def make_limiter(options: SandboxOptions) -> TokenBucket | SlidingWindow:
+    kind = SlidingWindow if options.rate_limit_window == "sliding" else TokenBucket
+    return kind(options.rate_limit)
+
+
+def refusal(options: SandboxOptions, wait: int) -> tuple[int, bytes, dict[str, str]]:
+    """The refusal's status, body and headers, in the configured style."""
+    if options.rate_limit_body == "string":
+        body = orjson.dumps({"error": RATE_LIMIT_MESSAGE})
+    else:
+        body = orjson.dumps({"message": "Too Many Requests", "retry_after": wait})
+    headers = {"Retry-After": str(wait)} if options.retry_after else {}
+    return options.rate_limit_status, body, headers

@@ -1,0 +1,102 @@
+"""How a refusal looks (rate_limit_status, rate_limit_body, retry_after) and how requests are counted
+(rate_limit_window: a token bucket, or a strict sliding one-second window)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pmcrm.sandbox import Sandbox, SandboxOptions
+from pmcrm.sandbox.client import SandboxClient
+from pmcrm.sandbox.ratelimit import SlidingWindow, TokenBucket
+
+TASKS = "/v1/task/tasks/list"
+
+
+def burst(n: int, **knobs) -> list:
+    with Sandbox(SandboxOptions(rows=3, **knobs)) as api:
+        client = SandboxClient(api.base_url, api.api_key)
+        return [client.get(TASKS) for _ in range(n)]
+
+
+def test_the_platforms_style_is_a_plain_string_without_retry_after():
+    first, refused = burst(2, rate_limit=1, rate_limit_status=503, rate_limit_body="string", retry_after=False)
+    assert first.status == 200
+    assert refused.status == 503
+    assert refused.body == b'{"error":"Request rate per second exceeded"}'
+    assert refused.headers["content-type"].startswith("application/json")
+    assert "retry-after" not in refused.headers
+
+
+@pytest.mark.parametrize("status", [400, 403, 503])
+def test_the_refusal_status_is_configurable(status):
+    assert [reply.status for reply in burst(3, rate_limit=1, rate_limit_status=status)] == [200, status, status]
+
+
+def test_by_default_the_refusal_is_429_with_a_json_body_and_retry_after():
+    refused = burst(2, rate_limit=1)[1]
+    assert (refused.status, refused.headers["retry-after"]) == (429, "1")
+    assert refused.json() == {"message": "Too Many Requests", "retry_after": 1}
+
+
+def test_without_retry_after_the_json_body_is_unchanged():
+    refused = burst(2, rate_limit=1, retry_after=False)[1]
+    assert "retry-after" not in refused.headers
+    assert refused.json() == {"message": "Too Many Requests", "retry_after": 1}
+
+
+def test_a_sliding_window_passes_exactly_the_limit_in_a_burst():
+    replies = burst(5, rate_limit=2, rate_limit_window="sliding")
+    assert [reply.status for reply in replies] == [200, 200, 429, 429, 429]
+    assert {reply.headers["retry-after"] for reply in replies[2:]} == {"1"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def answers(limiter, clock: Clock, times: list[float]) -> list[int | None]:
+    """retry_after at each of ``times`` (seconds after the start): None = passed."""
+    start = clock.now
+    out = []
+    for at in times:
+        clock.now = start + at
+        out.append(limiter.retry_after("key"))
+    return out
+
+
+def test_a_sliding_window_allows_at_most_the_limit_in_any_second():
+    clock = Clock()
+    window = SlidingWindow(rate=2, clock=clock)
+    assert answers(window, clock, [0.0, 0.1, 0.6, 0.99, 1.0, 1.05, 1.1]) == [None, None, 1, 1, None, 1, None]
+
+
+def test_a_token_bucket_refills_where_a_sliding_window_still_refuses():
+    clock = Clock()
+    assert answers(TokenBucket(rate=2, clock=clock), clock, [0.0, 0.1, 0.6]) == [None, None, None]
+    assert answers(SlidingWindow(rate=2, clock=clock), clock, [0.0, 0.1, 0.6]) == [None, None, 1]
+
+
+def test_refused_requests_do_not_count_in_the_window():
+    clock = Clock()
+    window = SlidingWindow(rate=1, clock=clock)
+    assert answers(window, clock, [0.0, 0.3, 0.5, 0.9, 1.0, 1.5, 2.0]) == [None, 1, 1, 1, None, 1, None]
+
+
+def test_retry_after_is_rounded_up_to_a_whole_second_and_at_least_one():
+    clock = Clock()
+    window = SlidingWindow(rate=1, clock=clock)
+    assert answers(window, clock, [0.0, 0.0, 0.999999]) == [None, 1, 1]
+
+
+def test_the_window_is_kept_per_key():
+    window = SlidingWindow(rate=1, clock=lambda: 5.0)
+    assert [window.retry_after("a"), window.retry_after("a"), window.retry_after("b")] == [None, 1, None]
+
+
+def test_rate_limit_zero_means_unlimited_in_a_sliding_window_too():
+    window = SlidingWindow(rate=0)
+    assert all(window.retry_after("k") is None for _ in range(1000))
