@@ -43,13 +43,13 @@ def pmcrm_job(params: dict, api_key: str) -> dict:
     from pmcrm.pipeline import SyncRequest, run_sync
 
     workdir = Path(params["workdir"])
-    request = SyncRequest(
+    request = SyncRequest.from_flags(
         base_url=params["base_url"],
         api_key=api_key,
         duckdb_file=str(workdir / "pmcrm.duckdb"),
         pipelines_dir=str(workdir / "pipelines"),
         pipeline_name="bench",
-        source_options=params.get("source_options", {}),
+        **params.get("flags", {}),
     )
     started = time.perf_counter()
     result = run_sync(request)

@@ -212,7 +212,7 @@ def ratelimit(bench: Bench) -> tuple[list[dict], list[dict]]:
     """(3) as (2), and the server allows 20 requests/s (HTTP 429 + Retry-After beyond)."""
     plan = bench.plan
     with bench.sandbox(plan.small, latency=plan.latency, rate_limit=plan.rate_limit) as api:
-        told = bench.repeat(api, "pmcrm", {"source_options": {"rate_limit": plan.rate_limit}}, plan.runs,
+        told = bench.repeat(api, "pmcrm", {"flags": {"rate_limit": plan.rate_limit}}, plan.runs,
                             f"pmcrm --rate-limit {plan.rate_limit:g}")
         found = bench.repeat(api, "pmcrm", {}, plan.runs, "pmcrm, limit not given")
         base = bench.repeat(api, "baseline", {}, plan.baseline_runs, "baseline")
@@ -253,17 +253,17 @@ def incremental(bench: Bench) -> tuple[list[dict], list[dict]]:
     server = {"server_filter": "platform", "server_sort": "platform"}
     with bench.sandbox(plan.small, server_filter=True) as api:
         full = bench.job(api, "pmcrm", {"keep": True}, label="full sync")
-        full_filtered = bench.job(api, "pmcrm", {"keep": True, "source_options": server},
+        full_filtered = bench.job(api, "pmcrm", {"keep": True, "flags": server},
                                   label="full sync, server filter")
         api.touch(plan.touch)
         plain = bench.job(api, "pmcrm", {"workdir_from": full["workdir"]}, label="second sync")
-        filtered = bench.job(api, "pmcrm", {"workdir_from": full_filtered["workdir"], "source_options": server},
+        filtered = bench.job(api, "pmcrm", {"workdir_from": full_filtered["workdir"], "flags": server},
                              label="second sync, server filter")
     with bench.sandbox(plan.small, server_filter_ignored=True) as api:
-        full_ignored = bench.job(api, "pmcrm", {"keep": True, "source_options": server},
+        full_ignored = bench.job(api, "pmcrm", {"keep": True, "flags": server},
                                  label="full sync, filter ignored by the API")
         api.touch(plan.touch)
-        ignored = bench.job(api, "pmcrm", {"workdir_from": full_ignored["workdir"], "source_options": server},
+        ignored = bench.job(api, "pmcrm", {"workdir_from": full_ignored["workdir"], "flags": server},
                             label="second sync, filter ignored by the API")
     rows = [row("full sync", [full]), row("full sync, server filter", [full_filtered]),
             row(f"second sync ({plan.touch:.0%} touched)", [plain],

@@ -7,8 +7,9 @@ import uuid
 
 import pytest
 
-from pmcrm.pipeline import SyncRequest, make_pipeline, run_sync
+from pmcrm.pipeline import make_pipeline, run_sync
 from pmcrm.sandbox import Sandbox, SandboxOptions
+from tests.helpers import sync_request
 
 # Small, odd sizes exercise short last pages; one empty resource and exact multiples too.
 ROWS_FOR = {"loss_reason": 0, "emails": 100, "tasks": 300, "st_projects_users": 120, "invoice_items": 257}
@@ -46,18 +47,6 @@ def isolated_dlt(tmp_path, monkeypatch):
 def sandbox():
     with Sandbox(SandboxOptions(seed=7, rows=61, rows_per_resource=ROWS_FOR)) as api:
         yield api
-
-
-def sync_request(api, tmp_path, **overrides) -> SyncRequest:
-    fields = dict(
-        base_url=api.base_url,
-        api_key=api.api_key,
-        duckdb_file=str(tmp_path / "test.duckdb"),
-        pipelines_dir=str(tmp_path / "pipelines"),
-        pipeline_name="pmcrm_test",
-    )
-    fields.update(overrides)
-    return SyncRequest(**fields)
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ from tests.truth import read_table
 
 KEY = "bad-input-secret-key-0042"
 TASKS = RESOURCES_BY_NAME["tasks"]
-FAST = {"max_attempts": 2, "backoff_factor": 0.01, "request_timeout": 5}
+FAST = {"max_attempts": 2, "backoff_factor": 0.01, "timeout": 5}
 
 
 def row(n: int, **fields) -> dict:
@@ -50,9 +50,9 @@ def sync_tasks(tmp_path, *answers: Answer, broken: Answer | None = None, **overr
     api = ScriptedApi().then(*answers)
     api.fallback = broken
     with api:
-        request = SyncRequest(base_url=api.base_url, api_key=KEY, resources=["tasks"],
+        request = SyncRequest.from_flags(base_url=api.base_url, api_key=KEY, resources=["tasks"],
                               duckdb_file=str(tmp_path / "bad.duckdb"), pipelines_dir=str(tmp_path / "p"),
-                              source_options=FAST, **overrides)
+                              **FAST, **overrides)
         result = run_sync(request)
     return result, make_pipeline(request), api
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from pmcrm import tuning
+import dlt
+
+from pmcrm import load_settings
 from pmcrm.pipeline import make_pipeline, run_sync
 from pmcrm.sandbox import Sandbox, SandboxOptions
-from tests.conftest import sync_request
+from tests.helpers import sync_request
 from tests.truth import assert_table_equals_truth
 
 ROWS, FILE_ROWS = 450, 100
@@ -27,7 +29,7 @@ def loaded_files(pipeline, table: str) -> list[str]:
 
 
 def test_a_table_larger_than_a_load_file_loads_in_several_files(api, tmp_path, monkeypatch):
-    monkeypatch.setitem(tuning.DLT_SETTINGS, "data_writer.file_max_items", FILE_ROWS)
+    monkeypatch.setitem(load_settings.DLT_SETTINGS, "data_writer.file_max_items", FILE_ROWS)
     request = sync_request(api, tmp_path, resources=["tasks"])
 
     first = run_sync(request)
@@ -44,5 +46,12 @@ def test_a_table_larger_than_a_load_file_loads_in_several_files(api, tmp_path, m
     assert_table_equals_truth(pipeline, "tasks", api.truth("tasks"))
 
 
-def test_syncs_write_load_files_of_bounded_size_by_default():
-    assert tuning.DLT_SETTINGS["data_writer.file_max_items"] == tuning.LOAD_FILE_ROWS <= 20_000
+def test_during_a_sync_load_files_hold_at_most_10000_rows_unless_the_user_says_otherwise(monkeypatch):
+    with load_settings.dlt_settings(duckdb=True):
+        assert dlt.config["data_writer.file_max_items"] == 10_000
+        assert dlt.config["load.workers"] == 2
+    assert dlt.config.get("data_writer.file_max_items") is None, "only for the run"
+    monkeypatch.setenv("DATA_WRITER__FILE_MAX_ITEMS", "500")
+    with load_settings.dlt_settings(duckdb=False):
+        assert dlt.config["data_writer.file_max_items"] == 500
+        assert dlt.config.get("load.workers") is None, "a DuckDB setting, not for other destinations"

@@ -35,9 +35,9 @@ def record_waits(client: ApiClient) -> list[float]:
 )
 def test_a_resource_that_keeps_failing_ends_the_sync_naming_resource_status_and_attempts(tmp_path, answer, status):
     with always(answer) as api:
-        result = run_sync(SyncRequest(
+        result = run_sync(SyncRequest.from_flags(
             base_url=api.base_url, api_key=KEY, resources=["tasks"], duckdb_file=str(tmp_path / "t.duckdb"),
-            source_options={"max_attempts": 3, "backoff_factor": 0.01, "request_timeout": 2},
+            max_attempts=3, backoff_factor=0.01, timeout=2,
         ))
     assert not result.ok and result.exit_code == 1
     assert "resource 'tasks', page 1" in result.error

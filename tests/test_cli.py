@@ -12,14 +12,8 @@ from click.testing import CliRunner
 
 from pmcrm.cli import main
 from pmcrm.declarations import RESOURCES
-
-
-def invoke(*args, env=None):
-    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-
-
-def sync_args(sandbox, *extra):
-    return ["sync", "--base-url", sandbox.base_url, "--duckdb-file", "cli.duckdb", *extra]
+from pmcrm.pipeline import SyncRequest
+from tests.helpers import invoke, sync_args
 
 
 def test_every_command_has_help_with_an_example():
@@ -27,6 +21,25 @@ def test_every_command_has_help_with_an_example():
         result = invoke(name, "--help")
         assert result.exit_code == 0, name
         assert "Example" in result.output and f"pmcrm {name}" in result.output, name
+
+
+def test_every_sync_flag_sets_the_field_of_its_own_name_and_the_readme_says_which():
+    request = SyncRequest.from_flags(base_url="http://x", api_key="k")
+    holders = {"": request, "read": request.read, "http": request.http, "target": request.target}
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme[readme.index("| flag | field |"):]
+    table = table[:table.index("\n\n")]
+    for option in main.commands["sync"].params:
+        if option.name in ("quiet", "as_json"):
+            continue  # how the command prints, not what the sync does
+        owners = [part for part, holder in holders.items() if hasattr(holder, option.name)]
+        assert len(owners) == 1, f"--{option.name.replace('_', '-')}: fields {owners}"
+        assert f"`{option.opts[0]}" in table and f".{option.name}`" in table, option.name
+
+
+def test_version_is_printed():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output.startswith("pmcrm, version ")
 
 
 def test_resources_lists_all_36_with_path_disposition_and_sync_mode():
@@ -39,7 +52,8 @@ def test_resources_lists_all_36_with_path_disposition_and_sync_mode():
 
 
 def test_sync_reads_the_key_from_the_environment_and_prints_a_summary(sandbox):
-    result = invoke(*sync_args(sandbox, "--resources", "tasks,emails"), env={"PMCRM_API_KEY": sandbox.api_key})
+    result = invoke("sync", "--base-url", sandbox.base_url, "--duckdb-file", "cli.duckdb", "--resources", "tasks,emails",
+                    env={"PMCRM_API_KEY": sandbox.api_key})
     assert result.exit_code == 0, result.output
     assert "sync complete" in result.output and "requests:" in result.output
     assert f"{len(sandbox.truth('tasks'))}" in result.output
@@ -53,7 +67,8 @@ def test_sync_reads_the_key_from_dlt_secrets(sandbox, tmp_path):
     (tmp_path / ".dlt").mkdir()
     (tmp_path / ".dlt" / "secrets.toml").write_text(f'[sources.pmcrm]\napi_key = "{sandbox.api_key}"\n')
     pmcrm = Path(sys.executable).with_name("pmcrm")
-    done = subprocess.run([pmcrm, *sync_args(sandbox, "--resources", "emails")], capture_output=True, text=True, timeout=120)
+    args = ["sync", "--base-url", sandbox.base_url, "--duckdb-file", "cli.duckdb", "--resources", "emails"]
+    done = subprocess.run([pmcrm, *args], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert sandbox.api_key not in done.stdout + done.stderr
 
@@ -78,7 +93,7 @@ def test_sync_with_a_wrong_key_exits_2_and_creates_no_data_tables(sandbox):
 )
 def test_bad_options_fail_with_exit_2_before_any_request(sandbox, args, message):
     sandbox.reset_stats()
-    result = invoke(*sync_args(sandbox, "--api-key", sandbox.api_key, *args))
+    result = invoke(*sync_args(sandbox, *args))
     assert result.exit_code == 2 and message in result.output
     assert sandbox.stats()["requests"] == 0
 

@@ -12,12 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from pmcrm.cli import main
-from pmcrm.lock import LOCKED_EXIT_CODE, LockHeldError, pipeline_lock
+from pmcrm.errors import LOCKED_EXIT_CODE, LockHeldError
+from pmcrm.lock import pipeline_lock
 from pmcrm.pipeline import run_sync
-from tests.conftest import sync_request
+from tests.helpers import invoke, sync_args, sync_request
 
 HOLDER = """
 import sys
@@ -42,19 +41,15 @@ def lock_held_by_another_process(pipeline_name: str = "pmcrm"):
             holder.wait(timeout=30)
 
 
-def invoke(*args):
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
-
-def sync_args(sandbox, *extra):
-    return ["sync", "--base-url", sandbox.base_url, "--api-key", sandbox.api_key,
-            "--resources", "tasks,pipeline", "--duckdb-file", "cron.duckdb", *extra]
+def cron_args(sandbox, *extra):
+    return sync_args(sandbox, "--resources", "tasks,pipeline", *extra, duckdb_file="cron.duckdb")
 
 
 def test_from_cron_a_run_prints_plain_text_and_exits_0(sandbox):
     """The real command in a fresh process with no terminal, as cron starts it."""
     pmcrm = Path(sys.executable).with_name("pmcrm")
-    done = subprocess.run([str(pmcrm), *sync_args(sandbox)], capture_output=True, text=True,
+    done = subprocess.run([str(pmcrm), *cron_args(sandbox)], capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "\x1b[" not in done.stdout + done.stderr
@@ -72,7 +67,7 @@ def test_from_cron_a_run_prints_plain_text_and_exits_0(sandbox):
     ],
 )
 def test_exit_codes_tell_a_scheduler_what_happened(sandbox, extra, exit_code):
-    result = invoke(*sync_args(sandbox, "--max-attempts", "1"), *extra)
+    result = invoke(*cron_args(sandbox, "--max-attempts", "1"), *extra)
     assert result.exit_code == exit_code, result.output
     assert "error:" in result.stderr
 
@@ -80,7 +75,7 @@ def test_exit_codes_tell_a_scheduler_what_happened(sandbox, extra, exit_code):
 def test_a_second_run_of_the_same_pipeline_exits_3_at_once_and_does_nothing(sandbox, tmp_path):
     sandbox.reset_stats()
     with lock_held_by_another_process("pmcrm"):
-        result = invoke(*sync_args(sandbox))
+        result = invoke(*cron_args(sandbox))
     assert result.exit_code == LOCKED_EXIT_CODE == 3
     assert "another pmcrm sync of pipeline 'pmcrm' is running" in result.stderr
     assert sandbox.stats()["requests"] == 0
@@ -89,14 +84,14 @@ def test_a_second_run_of_the_same_pipeline_exits_3_at_once_and_does_nothing(sand
 
 def test_with_json_a_locked_run_says_so_on_stdout(sandbox):
     with lock_held_by_another_process("pmcrm"):
-        result = invoke(*sync_args(sandbox, "--json"))
+        result = invoke(*cron_args(sandbox, "--json"))
     assert result.exit_code == 3
     assert json.loads(result.stdout)["status"] == "locked"
 
 
 def test_other_pipelines_are_not_blocked_by_the_lock(sandbox):
     with lock_held_by_another_process("pmcrm"):
-        result = invoke(*sync_args(sandbox, "--pipeline-name", "pmcrm_other"))
+        result = invoke(*cron_args(sandbox, "--pipeline-name", "pmcrm_other"))
     assert result.exit_code == 0, result.output
 
 
@@ -104,7 +99,7 @@ def test_a_killed_run_leaves_no_stale_lock_behind(sandbox):
     with lock_held_by_another_process("pmcrm") as holder:
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
-        result = invoke(*sync_args(sandbox))
+        result = invoke(*cron_args(sandbox))
     assert result.exit_code == 0, result.output
 
 

@@ -24,7 +24,8 @@ import pytest
 from pmcrm.declarations import RESOURCES_BY_NAME
 from pmcrm.pipeline import make_pipeline, run_sync
 from pmcrm.sandbox import Sandbox, SandboxOptions
-from tests.conftest import ROWS_FOR, sync_request
+from tests.conftest import ROWS_FOR
+from tests.helpers import sync_request
 from tests.truth import assert_table_equals_truth
 
 # Merge tables with several pages (one with a cursor, one without), both snapshot

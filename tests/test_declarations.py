@@ -4,10 +4,12 @@ import json
 import re
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
+from pmcrm.convert import PageConverter
 from pmcrm.declarations import RESOURCES, RESOURCES_BY_NAME
-from pmcrm.schema import NEUTRAL_NAMES, column_name, table_columns
+from pmcrm.schema import NEUTRAL_NAMES, column_name
 
 CATALOG_COPY = Path(__file__).parents[1] / "src/pmcrm/sandbox/catalog.json"
 REFERENCE = Path(__file__).parents[2] / "shared/reference/fields.json"
@@ -74,26 +76,31 @@ def test_cursor_is_the_update_timestamp_where_the_catalog_has_one():
             assert spec.columns()[spec.cursor] == "timestamp"
 
 
-def test_ids_are_integers_and_the_id_is_not_null_where_required():
+def loaded_schema(spec, keep_api_names=False):
+    """The arrow schema a resource's rows are loaded with (what reaches the destination)."""
+    return PageConverter(spec, not keep_api_names, "UTC").empty_table().schema
+
+
+def test_ids_are_integers_and_merge_resources_are_keyed_on_id():
     for spec in RESOURCES:
-        columns = table_columns(spec, neutral_names=False)
-        assert columns["id"]["data_type"] == "bigint"
-        assert columns["id"]["nullable"] is (not spec.id_required)
+        schema = loaded_schema(spec, keep_api_names=True)
+        assert schema.field("id").type == pa.int64(), spec.name
+        assert spec.primary_key == ("id" if spec.id_required else None)
         numeric_ids = [f for f, t in CATALOG["resources"][spec.name]["fields"].items() if f.endswith("_id") and t == "number"]
-        assert all(columns[f]["data_type"] == "bigint" for f in numeric_ids), spec.name
+        assert all(schema.field(f).type == pa.int64() for f in numeric_ids), spec.name
 
 
 def test_money_is_decimal_and_dates_are_timestamps():
-    invoice = table_columns(RESOURCES_BY_NAME["invoice"])
-    assert invoice["total"]["data_type"] == "decimal"
-    assert invoice["due_date"]["data_type"] == "timestamp"
-    assert invoice["customer_name"]["data_type"] == "text"
+    invoice = loaded_schema(RESOURCES_BY_NAME["invoice"])
+    assert invoice.field("total").type == pa.decimal128(24, 6)
+    assert invoice.field("due_date").type == pa.timestamp("us", tz="UTC")
+    assert invoice.field("customer_name").type == pa.string()
 
 
 def test_neutral_names_rename_vendor_columns_without_collisions():
-    tasks = table_columns(RESOURCES_BY_NAME["tasks"])
+    tasks = loaded_schema(RESOURCES_BY_NAME["tasks"]).names
     assert "customer_id" in tasks and "crm_account_id" not in tasks
-    kept = table_columns(RESOURCES_BY_NAME["tasks"], neutral_names=False)
+    kept = loaded_schema(RESOURCES_BY_NAME["tasks"], keep_api_names=True).names
     assert "crm_account_id" in kept and "customer_id" not in kept
     for spec in RESOURCES:
         renamed = [column_name(f, True) for f in spec.columns()]

@@ -11,9 +11,10 @@ from deltalake import DeltaTable
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from pmcrm.declarations import RESOURCES
+from pmcrm.errors import SettingsError
 from pmcrm.pipeline import SyncRequest, run_sync
 from pmcrm.sandbox import Sandbox, SandboxOptions
-from tests.conftest import sync_request
+from tests.helpers import sync_request
 from tests.truth import assert_rows_equal_truth
 
 NAMING = NamingConvention().normalize_identifier  # dlt's default: what the tables use
@@ -94,5 +95,6 @@ def test_plain_parquet_holds_a_full_snapshot_after_every_sync(api, tmp_path):
     ],
 )
 def test_file_options_are_refused_where_they_do_not_apply(api, tmp_path, overrides, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(SettingsError, match=message) as refused:
         run_sync(sync_request(api, tmp_path, **overrides))
+    assert refused.value.exit_code == 2 and api.stats()["requests"] == 0

@@ -18,7 +18,8 @@ from dlt.common.destination.exceptions import DestinationTerminalException
 from pmcrm.pipeline import make_pipeline, run_sync
 from pmcrm.source import SOURCE_NAME
 from pmcrm.sandbox import Sandbox, SandboxOptions
-from tests.conftest import ROWS_FOR, sync_request
+from tests.conftest import ROWS_FOR
+from tests.helpers import sync_request
 from tests.truth import assert_table_equals_truth, read_table
 
 # Merge with cursor (tasks, lead), merge without (invoice_items), both snapshot tables.
@@ -38,7 +39,7 @@ def api():
 def sync(api, tmp_path):
     def run(max_attempts: int = 3):
         request = sync_request(api, tmp_path, resources=RESOURCES,
-                               source_options={**STRICT, "max_attempts": max_attempts})
+                               **STRICT, max_attempts=max_attempts)
         return run_sync(request), make_pipeline(request)
 
     return run

@@ -33,7 +33,7 @@ def cli_sync(base_url: str, api_key: str, *extra: str):
 
 
 def pipeline_for(api):
-    return make_pipeline(SyncRequest(base_url=api.base_url, api_key=api.api_key, duckdb_file="first.duckdb"))
+    return make_pipeline(SyncRequest.from_flags(base_url=api.base_url, api_key=api.api_key, duckdb_file="first.duckdb"))
 
 
 def assert_tables_equal_truth(api, resources) -> None:

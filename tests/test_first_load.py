@@ -8,7 +8,7 @@ import pytest
 
 from pmcrm.pipeline import make_pipeline, run_sync
 from pmcrm.sandbox import Sandbox, SandboxOptions
-from tests.conftest import sync_request
+from tests.helpers import sync_request
 from tests.truth import assert_table_equals_truth, read_table
 
 RESOURCES = ["tasks", "invoice_items", "pipeline"]  # merge + cursor, merge, snapshot

@@ -31,14 +31,12 @@ def api():
 @pytest.fixture
 def run(api, tmp_path):
     def sync(**overrides):
-        source_options = overrides.pop("source_options", {})
-        request = SyncRequest(
+        request = SyncRequest.from_flags(
             base_url=api.base_url,
             api_key=api.api_key,
             duckdb_file=str(tmp_path / "inc.duckdb"),
             pipelines_dir=str(tmp_path / "pipelines"),
             pipeline_name="pmcrm_inc",
-            source_options=source_options,
             **overrides,
         )
         api.reset_stats()
@@ -96,10 +94,10 @@ def test_a_deleted_row_that_comes_back_is_live_again(api, run):
 
 
 def test_with_server_filtering_a_second_run_asks_only_for_changed_rows(api, run):
-    first, _, full_stats = run(source_options=SERVER_FILTER)
+    first, _, full_stats = run(**SERVER_FILTER)
     assert first.ok
     api.touch(0.01)
-    second, pipeline, stats = run(source_options=SERVER_FILTER)
+    second, pipeline, stats = run(**SERVER_FILTER)
     assert second.ok
     assert_all_tables_equal_truth(api, pipeline)
     per_resource, full = requests_per_resource(stats), requests_per_resource(full_stats)
@@ -119,7 +117,7 @@ def test_without_server_filtering_every_page_is_read_but_unchanged_rows_are_not_
 
 
 def test_a_failed_run_does_not_move_the_cursor(api, run, monkeypatch):
-    assert run(source_options=SERVER_FILTER)[0].ok
+    assert run(**SERVER_FILTER)[0].ok
     touched = api.touch(0.05, resources=["tasks", "projects"])
     real_fetch = ApiClient.fetch_page
 
@@ -129,11 +127,11 @@ def test_a_failed_run_does_not_move_the_cursor(api, run, monkeypatch):
         return real_fetch(self, resource, path, page, limit, params)
 
     monkeypatch.setattr(ApiClient, "fetch_page", tasks_fail)
-    failed, _, _ = run(source_options=SERVER_FILTER)
+    failed, _, _ = run(**SERVER_FILTER)
     assert not failed.ok and "simulated outage" in failed.error
     monkeypatch.setattr(ApiClient, "fetch_page", real_fetch)
 
-    recovered, pipeline, _ = run(source_options=SERVER_FILTER)
+    recovered, pipeline, _ = run(**SERVER_FILTER)
     assert recovered.ok
     assert touched[RESOURCES_BY_NAME["tasks"].path], "the failed run had changes to pick up"
     assert_table_equals_truth(pipeline, "tasks", api.truth("tasks"))
@@ -143,7 +141,7 @@ def test_a_failed_run_does_not_move_the_cursor(api, run, monkeypatch):
 def test_start_date_bounds_the_first_run_of_incremental_resources(api, run):
     stamps = sorted(r["updated_date"] for r in api.truth("tasks"))
     start = stamps[len(stamps) // 2]
-    result, pipeline, _ = run(resources=["tasks", "emails"], source_options={"start_date": start, "overlap_seconds": 0})
+    result, pipeline, _ = run(resources=["tasks", "emails"], start_date=start, overlap_seconds=0)
     assert result.ok
     loaded = {r["id"] for r in read_table(pipeline, "tasks")}
     assert loaded == {r["id"] for r in api.truth("tasks") if r["updated_date"] >= start}
@@ -152,7 +150,7 @@ def test_start_date_bounds_the_first_run_of_incremental_resources(api, run):
 
 def test_full_refresh_ignores_state_and_rebuilds_the_tables(api, run):
     start = (datetime.now() + timedelta(days=3650)).strftime("%Y-%m-%d")
-    first, pipeline, _ = run(resources=["tasks"], source_options={"start_date": start})
+    first, pipeline, _ = run(resources=["tasks"], start_date=start)
     assert first.ok and read_table(pipeline, "tasks") == []
     refreshed, pipeline, _ = run(resources=["tasks"], full_refresh=True)
     assert refreshed.ok

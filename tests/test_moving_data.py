@@ -22,7 +22,8 @@ from pmcrm.errors import IncompleteReadError
 from pmcrm.pages import EndpointReader
 from pmcrm.pipeline import SyncRequest, make_pipeline, run_sync
 from pmcrm.sandbox import Sandbox, SandboxOptions
-from tests.conftest import ROWS_FOR, sync_request
+from tests.conftest import ROWS_FOR
+from tests.helpers import sync_request
 from tests.scripted_api import Answer, ScriptedApi, envelope
 from tests.truth import read_table
 
@@ -115,8 +116,8 @@ def test_an_api_that_ignores_page_fails_the_sync_loudly_naming_the_resource_and_
     api = ScriptedApi()
     api.fallback = Answer(envelope([{"id": 5}, {"id": 3}], total=300))
     with api:
-        result = run_sync(SyncRequest(base_url=api.base_url, api_key="never-adding-up-key", resources=["tasks"],
-                                      duckdb_file=str(tmp_path / "t.duckdb"), source_options={"concurrency": 1}))
+        result = run_sync(SyncRequest.from_flags(base_url=api.base_url, api_key="never-adding-up-key", resources=["tasks"],
+                                      duckdb_file=str(tmp_path / "t.duckdb"), concurrency=1))
     assert not result.ok and result.exit_code == 1
     assert result.error == ("resource 'tasks', page 2: the API returned the same rows as for page 1 "
                             "(it seems to ignore 'page'); stopping")

@@ -8,14 +8,13 @@ import io
 import json
 import math
 
-from click.testing import CliRunner
 from rich.console import Console
 from rich.text import Text
 
-from pmcrm.cli import main
 from pmcrm.declarations import RESOURCES_BY_NAME
 from pmcrm.pages import requests_for
 from pmcrm.progress import LiveProgress, TallyProgress
+from tests.helpers import invoke, sync_args
 
 PICKED = ["tasks", "st_projects_users", "invoice_items", "loss_reason", "pipeline"]
 
@@ -31,13 +30,6 @@ class Recorder(TallyProgress):
         if done:
             self.finishes[resource] = self.finishes.get(resource, 0) + 1
 
-
-def invoke(*args):
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def sync_args(sandbox, *extra):
-    return ["sync", "--base-url", sandbox.base_url, "--api-key", sandbox.api_key, "--duckdb-file", "p.duckdb", *extra]
 
 
 def test_the_source_reports_each_resources_total_pages_and_rows_as_they_are_read(sandbox, sync):

@@ -147,10 +147,10 @@ def limited_api():
 
 def sync_tasks(api, tmp_path, **source_options):
     from pmcrm.pipeline import make_pipeline, run_sync
-    from tests.conftest import sync_request
+    from tests.helpers import sync_request
 
     api.reset_stats()
-    request = sync_request(api, tmp_path, resources=["tasks"], source_options=source_options)
+    request = sync_request(api, tmp_path, resources=["tasks"], **source_options)
     result = run_sync(request)
     assert result.ok, result.error
     return result, make_pipeline(request), api.stats()

@@ -165,3 +165,14 @@ def test_report_command_without_a_dataset_exits_2_and_says_to_sync_first(tmp_pat
     result = CliRunner().invoke(main, load_args)
     assert result.exit_code == 2 and "pmcrm sync" in result.output
     assert not (tmp_path / "r.html").exists()
+
+
+def test_report_without_its_extra_says_exactly_what_to_install(monkeypatch, tmp_path):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("altair", "vl_convert") else real_find_spec(name, *a))
+    result = CliRunner().invoke(main, ["report", "--duckdb-file", str(tmp_path / "any.duckdb")])
+    assert result.exit_code == 2
+    assert "pmcrm report needs altair, vl-convert-python: pip install 'pmcrm[report]'" in result.output

@@ -10,7 +10,7 @@ import duckdb
 from pmcrm.client import ApiClient
 from pmcrm.pipeline import run_sync
 from pmcrm.runs import RUNS_TABLE
-from tests.conftest import sync_request
+from tests.helpers import sync_request
 
 
 def runs(tmp_path) -> list[dict]:
@@ -55,7 +55,7 @@ def test_a_failed_run_records_its_failure_and_loads_none_of_the_rows_it_read(san
         return fetch(self, resource, path.replace("/task/", "/nosuch/") if page == 3 else path, page, limit, params)
 
     monkeypatch.setattr(ApiClient, "fetch_page", page_3_fails)
-    result = run_sync(sync_request(sandbox, tmp_path, resources=["tasks"], source_options={"max_attempts": 1}))
+    result = run_sync(sync_request(sandbox, tmp_path, resources=["tasks"], max_attempts=1))
 
     assert not result.ok and result.rows["tasks"] == 100  # page 1 was read (the last, 3, comes next)...
     assert data_tables(tmp_path) == set()  # ...and none of it loaded

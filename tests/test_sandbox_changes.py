@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pmcrm.sandbox import FOREIGN_KEYS, Sandbox, SandboxOptions
 from pmcrm.sandbox.catalog import load_catalog
-from pmcrm.sandbox.client import SandboxClient
 from pmcrm.sandbox.data import as_int
+from pmcrm.sandbox.raw_client import SandboxClient
 from pmcrm.sandbox.relations import split_key
+from tests.sandbox_fixtures import sandbox_api
 
 CATALOG = load_catalog()
 
 
-@pytest.fixture()
-def api():
-    with Sandbox(SandboxOptions(seed=8, rows=80)) as sandbox:
-        yield sandbox
+api = sandbox_api(scope="function", seed=8, rows=80)  # every test changes the data
 
 
 def newest_update(api) -> str:

@@ -8,7 +8,7 @@ import sys
 import orjson
 
 from pmcrm.sandbox import DEFAULT_API_KEY, SandboxProcess
-from pmcrm.sandbox.client import SandboxClient
+from pmcrm.sandbox.raw_client import SandboxClient
 
 
 def start_command(*args: str) -> tuple[subprocess.Popen, str, str]:

@@ -8,8 +8,8 @@ import pytest
 
 from pmcrm.sandbox import FOREIGN_KEYS, Sandbox, SandboxOptions
 from pmcrm.sandbox.catalog import load_catalog
-from pmcrm.sandbox.client import SandboxClient
 from pmcrm.sandbox.data import Dataset, as_int
+from pmcrm.sandbox.raw_client import SandboxClient
 from pmcrm.sandbox.relations import NON_RESOURCE_IDS, OWNING_KEYS, names_non_resource, split_key
 
 CATALOG = load_catalog()

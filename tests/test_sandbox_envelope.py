@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from pmcrm.sandbox import Sandbox, SandboxOptions
 from pmcrm.sandbox.catalog import load_catalog
-from pmcrm.sandbox.client import SandboxClient
+from tests.sandbox_fixtures import sandbox_api, sandbox_client
 
 CATALOG = load_catalog()
 ROWS = 23
 TASKS = CATALOG.path_of("tasks")
 
 
-@pytest.fixture(scope="module")
-def api():
-    with Sandbox(SandboxOptions(seed=11, rows=ROWS, rows_per_resource={"emails": 0, "lead": 250})) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture()
-def client(api):
-    client = SandboxClient(api.base_url, api.api_key)
-    yield client
-    client.close()
+api = sandbox_api(seed=11, rows=ROWS, rows_per_resource={"emails": 0, "lead": 250})
+client = sandbox_client()
 
 
 def error_code(reply) -> int:

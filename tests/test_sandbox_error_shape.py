@@ -6,22 +6,16 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from pmcrm.sandbox import Sandbox, SandboxOptions
-from pmcrm.sandbox.client import SandboxClient
-from pmcrm.sandbox.errors import error_body
+from pmcrm.sandbox import Sandbox
+from pmcrm.sandbox.error_answers import error_body
+from pmcrm.sandbox.raw_client import SandboxClient
+from tests.sandbox_fixtures import sandbox_api, sandbox_client
 
 TASKS = "/v1/task/tasks/list"
 
 
-@pytest.fixture(scope="module")
-def api():
-    with Sandbox(SandboxOptions(rows=4, error_shape="string", unavailable={"lead": 22})) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture()
-def client(api):
-    return SandboxClient(api.base_url, api.api_key)
+api = sandbox_api(rows=4, error_shape="string", unavailable={"lead": 22})
+client = sandbox_client()
 
 
 def string_error(word: str, description: str) -> dict:

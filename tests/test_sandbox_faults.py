@@ -7,8 +7,8 @@ import http.client
 import pytest
 
 from pmcrm.sandbox import FAULT_KINDS, Sandbox, SandboxOptions
-from pmcrm.sandbox.client import SandboxClient
 from pmcrm.sandbox.faults import MAX_FAULTS_IN_A_ROW, FaultPlan
+from pmcrm.sandbox.raw_client import SandboxClient
 
 TASKS = "/v1/task/tasks/list"
 
@@ -73,14 +73,14 @@ def test_faults_are_deterministic_per_seed_and_request():
 
 
 def test_the_fault_plan_never_fails_one_request_more_than_twice_in_a_row():
-    plan = FaultPlan(SandboxOptions(fault_rate=1.0))
+    plan = FaultPlan(rate=1.0)
     decisions = [plan.decide("key", ("/p", 1, 100)) for _ in range(9)]
     assert [d is None for d in decisions] == [False, False, True] * 3
     assert plan.decide("other key", ("/p", 1, 100)) is not None, "attempts are counted per key"
 
 
 def test_no_faults_by_default():
-    plan = FaultPlan(SandboxOptions())
+    plan = FaultPlan()
     assert all(plan.decide("k", ("/p", page, 100)) is None for page in range(1000))
 
 

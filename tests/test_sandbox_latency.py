@@ -5,19 +5,14 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-
-from pmcrm.sandbox import Sandbox, SandboxOptions
-from pmcrm.sandbox.client import SandboxClient
+from pmcrm.sandbox.raw_client import SandboxClient
+from tests.sandbox_fixtures import sandbox_api
 
 LATENCY = 0.4
 TASKS = "/v1/task/tasks/list"
 
 
-@pytest.fixture(scope="module")
-def api():
-    with Sandbox(SandboxOptions(rows=20, latency=LATENCY)) as sandbox:
-        yield sandbox
+api = sandbox_api(rows=20, latency=LATENCY)
 
 
 def timed_get(api) -> float:

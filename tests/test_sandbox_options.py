@@ -8,8 +8,8 @@ import pytest
 
 from pmcrm.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions
 from pmcrm.sandbox.catalog import load_catalog
-from pmcrm.sandbox.client import SandboxClient
 from pmcrm.sandbox.command import sandbox_command
+from pmcrm.sandbox.raw_client import SandboxClient
 
 CATALOG = load_catalog()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pmcrm.sandbox import Sandbox, SandboxOptions
-from pmcrm.sandbox.client import SandboxClient
+from pmcrm.sandbox.raw_client import SandboxClient
 
 TASKS = "/v1/task/tasks/list"
 

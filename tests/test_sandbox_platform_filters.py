@@ -19,25 +19,19 @@ import json
 
 import pytest
 
-from pmcrm.sandbox import Sandbox, SandboxOptions
-from pmcrm.sandbox.client import SandboxClient
+from pmcrm.sandbox import Sandbox
 from pmcrm.sandbox.data import Dataset
 from pmcrm.sandbox.filters import Condition, RowQuery, select
-from pmcrm.sandbox.pages import PageRenderer, PageRequest
+from pmcrm.sandbox.page_cache import PageRenderer, PageRequest
+from pmcrm.sandbox.raw_client import SandboxClient
+from tests.sandbox_fixtures import sandbox_api, sandbox_client
 
 LEAD = "/v1/crm/lead/list"
 ALL_IDS = [1, 3, 4, 5, 6, 7, 11, 12, 13, 14, 15, 16]
 
 
-@pytest.fixture(scope="module")
-def api():
-    with Sandbox(SandboxOptions(seed=4, rows_per_resource={"lead": 12}, rows=3, server_filter=True)) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture()
-def client(api):
-    return SandboxClient(api.base_url, api.api_key)
+api = sandbox_api(seed=4, rows_per_resource={"lead": 12}, rows=3, server_filter=True)
+client = sandbox_client()
 
 
 def ids(client, **params) -> list:

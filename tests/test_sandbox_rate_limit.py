@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
-from pmcrm.sandbox import Sandbox, SandboxOptions
-from pmcrm.sandbox.client import SandboxClient
-from pmcrm.sandbox.ratelimit import TokenBucket
+from pmcrm.sandbox.gateway_limits import TokenBucket
+from pmcrm.sandbox.raw_client import SandboxClient
+from tests.sandbox_fixtures import sandbox_api
 
 TASKS = "/v1/task/tasks/list"
 
 
-@pytest.fixture(scope="module")
-def api():
-    with Sandbox(SandboxOptions(rows=20, rate_limit=2)) as sandbox:
-        yield sandbox
+api = sandbox_api(rows=20, rate_limit=2)
 
 
 def test_a_burst_above_the_limit_gets_429_with_retry_after_in_whole_seconds(api):

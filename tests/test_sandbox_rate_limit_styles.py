@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pmcrm.sandbox import Sandbox, SandboxOptions
-from pmcrm.sandbox.client import SandboxClient
-from pmcrm.sandbox.ratelimit import SlidingWindow, TokenBucket
+from pmcrm.sandbox.gateway_limits import SlidingWindow, TokenBucket
+from pmcrm.sandbox.raw_client import SandboxClient
 
 TASKS = "/v1/task/tasks/list"
 

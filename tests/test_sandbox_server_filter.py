@@ -5,21 +5,15 @@ from __future__ import annotations
 import pytest
 
 from pmcrm.sandbox import Sandbox, SandboxOptions
-from pmcrm.sandbox.client import SandboxClient
+from pmcrm.sandbox.raw_client import SandboxClient
+from tests.sandbox_fixtures import sandbox_api, sandbox_client
 
 LEAD = "/v1/crm/lead/list"
 EMAILS = "/v1/crm/emails/list"
 
 
-@pytest.fixture(scope="module")
-def api():
-    with Sandbox(SandboxOptions(seed=4, rows=120, server_filter=True)) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture()
-def client(api):
-    return SandboxClient(api.base_url, api.api_key)
+api = sandbox_api(seed=4, rows=120, server_filter=True)
+client = sandbox_client()
 
 
 def middle_update_time(api) -> str:

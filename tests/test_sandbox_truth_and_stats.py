@@ -8,22 +8,14 @@ from urllib.request import Request, urlopen
 import orjson
 import pytest
 
-from pmcrm.sandbox import Sandbox, SandboxOptions
 from pmcrm.sandbox.catalog import load_catalog
-from pmcrm.sandbox.client import SandboxClient
+from tests.sandbox_fixtures import sandbox_api, sandbox_client
 
 CATALOG = load_catalog()
 
 
-@pytest.fixture(scope="module")
-def api():
-    with Sandbox(SandboxOptions(seed=2, rows=45, rows_per_resource={"invoice": 0})) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture()
-def client(api):
-    return SandboxClient(api.base_url, api.api_key)
+api = sandbox_api(seed=2, rows=45, rows_per_resource={"invoice": 0})
+client = sandbox_client()
 
 
 @pytest.mark.parametrize("resource", sorted(CATALOG.resources))

@@ -5,22 +5,15 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from pmcrm.sandbox import Sandbox, SandboxOptions
-from pmcrm.sandbox.client import SandboxClient
+from pmcrm.sandbox import SandboxOptions
 from pmcrm.sandbox.command import sandbox_command
+from tests.sandbox_fixtures import sandbox_api, sandbox_client
 
 UNAVAILABLE = {"lead": 22, "/v1/task/tasks/list": 30, "emails": 31, "st_projects_users": 22}
 
 
-@pytest.fixture(scope="module")
-def api():
-    with Sandbox(SandboxOptions(rows=6, unavailable=UNAVAILABLE)) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture()
-def client(api):
-    return SandboxClient(api.base_url, api.api_key)
+api = sandbox_api(rows=6, unavailable=UNAVAILABLE)
+client = sandbox_client()
 
 
 @pytest.mark.parametrize("path,error", [

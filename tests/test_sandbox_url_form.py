@@ -5,22 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from pmcrm.sandbox import Sandbox, SandboxOptions, SandboxProcess
-from pmcrm.sandbox.client import SandboxClient
+from pmcrm.sandbox import Sandbox, SandboxProcess
+from pmcrm.sandbox.raw_client import SandboxClient
+from tests.sandbox_fixtures import sandbox_api, sandbox_client
 
 PLATFORM_TASKS = "/api/v1/module/task/tasks/list"
 SPEC_TASKS = "/v1/task/tasks/list"
 
 
-@pytest.fixture(scope="module")
-def api():
-    with Sandbox(SandboxOptions(rows=9, url_form="platform")) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture()
-def client(api):
-    return SandboxClient(api.base_url, api.api_key)
+api = sandbox_api(rows=9, url_form="platform")
+client = sandbox_client()
 
 
 def assert_html_404(reply) -> None:

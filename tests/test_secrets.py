@@ -24,7 +24,8 @@ from dlt.common.versioned_state import decompress_state
 
 from pmcrm.pipeline import run_sync
 from pmcrm.sandbox import FAULT_KINDS, Sandbox, SandboxOptions
-from tests.conftest import ROWS_FOR, sync_request
+from tests.conftest import ROWS_FOR
+from tests.helpers import sync_request
 
 # Characters that URL-encode, JSON-escape and redact differently, on purpose.
 KEY = "s3cr3t Kéy/with+special&chars=?#%"
@@ -106,7 +107,7 @@ def test_the_key_is_in_no_output_log_file_or_table_after_syncs_through_faults(ap
 def test_used_as_a_library_the_key_is_masked_in_every_log_record(api, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     request = sync_request(api, tmp_path, resources=["tasks", "emails"],
-                           source_options={"request_timeout": 0.8, "backoff_factor": 0.02})
+                           timeout=0.8, backoff_factor=0.02)
     result = run_sync(request)
     assert result.ok, result.error
     assert any("api_key=***" in record.getMessage() for record in caplog.records), "URLs were logged"

@@ -59,7 +59,7 @@ def destination_options(name: str):
 def load_with_views(api, directory, **overrides):
     """Sync what the views read (in the account time zone TZ), then install the views."""
     overrides.setdefault("resources", VIEW_RESOURCES)
-    overrides.setdefault("source_options", {"timezone": TZ})
+    overrides.setdefault("timezone", TZ)
     request = sync_request(api, directory, **overrides)
     result = run_sync(request)
     assert result.ok, result.error
@@ -362,7 +362,7 @@ def test_views_whose_tables_were_not_synced_are_skipped_and_name_the_missing_tab
 
 def test_views_use_customer_id_also_when_the_sync_kept_the_api_names(sandbox, truth, tmp_path):
     pipeline, installed = load_with_views(sandbox, tmp_path, resources=["tasks", "projects", "account"],
-                                          source_options={"timezone": TZ, "neutral_names": False})
+                                          keep_api_names=True)
     assert "v_tasks" in installed.created
     loaded = {row["task_id"]: row["customer_id"] for row in read_table(pipeline, "v_tasks")}
     assert loaded == {number(t["id"]): truth.customer_of_task(t) for t in truth.rows("tasks")}

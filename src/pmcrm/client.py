@@ -216,6 +216,10 @@ class _RetryingClient(Client):
 
     def _make_session(self) -> Session:
         # Same as dlt's, with jitter added to the wait and a hook before each retry sleep.
+        # PRIVATE dlt API, used here only: `Client._make_session` (overridden),
+        # `Client._session_kwargs`, `Client._retry_kwargs` and `retry._make_retry` (dlt 1.31).
+        # If a dlt upgrade renames or reshapes them, sessions fail to build and every
+        # request with them; tests/test_dlt_private_api.py fails first, naming which.
         session = Session(**self._session_kwargs)  # type: ignore[arg-type]
         session.mount("http://", self._adapter)
         session.mount("https://", self._adapter)

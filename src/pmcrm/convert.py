@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pmcrm.declarations import ColumnKind, ResourceSpec
+from pmcrm.errors import MissingIdError
 from pmcrm.schema import (
     DECIMAL_PRECISION,
     DECIMAL_SCALE,
@@ -38,10 +39,6 @@ _DECIMAL_QUANTUM = Decimal(1).scaleb(-DECIMAL_SCALE)
 _DECIMAL_MAX = Decimal(10) ** (DECIMAL_PRECISION - DECIMAL_SCALE)
 # Arrow raises these when a Python value does not fit the requested type.
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
-
-
-class MissingIdError(ValueError):
-    """A row without `id` in a resource merged on `id`: it cannot be loaded safely."""
 
 
 @dataclass(frozen=True)

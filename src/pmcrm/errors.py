@@ -1,4 +1,8 @@
-"""The errors a sync can end with. Every message names the resource and never the key."""
+"""Every error pmcrm raises, and the exit code each means. Every message names what failed
+(resource, setting or table) and never the key.
+
+Exit codes: 1 the next run may succeed by itself; 2 a human must act (key, URL, a
+setting); 3 another run of the same pipeline holds the lock (nothing was done)."""
 
 from __future__ import annotations
 
@@ -88,6 +92,39 @@ class SettingsError(PmcrmError):
     """A setting a human must fix before any request is worth making."""
 
     exit_code = 2
+
+
+class MissingSettingError(SettingsError):
+    """No base URL or API key anywhere pmcrm looks (pmcrm.settings)."""
+
+
+class MissingIdError(PmcrmError, ValueError):
+    """A row without `id` in a resource merged on `id`: it cannot be loaded safely."""
+
+
+LOCKED_EXIT_CODE = 3
+
+
+class LockHeldError(PmcrmError):
+    """Another run of the same pipeline holds the lock; this one did nothing."""
+
+    exit_code = LOCKED_EXIT_CODE
+
+
+class DatasetNotFound(PmcrmError):
+    """`pmcrm report`/`views` on a destination that holds no synced dataset."""
+
+    exit_code = 2
+
+
+class SyncFailedError(PmcrmError):
+    """A sync that did not load every selected resource completely (`SyncResult.raise_for_failure`).
+    `result` is the run's whole `SyncResult`; the exit code is the run's."""
+
+    def __init__(self, result) -> None:
+        super().__init__(f"sync failed: {result.error}")
+        self.result = result
+        self.exit_code = result.exit_code
 
 
 class BadResponseError(PmcrmError):

@@ -16,16 +16,7 @@ from typing import Iterator
 from dlt.common.pipeline import get_dlt_pipelines_dir
 from filelock import FileLock, Timeout
 
-from pmcrm.errors import PmcrmError
-
-LOCKED_EXIT_CODE = 3
-
-
-class LockHeldError(PmcrmError):
-    """Another run of the same pipeline holds the lock; this one did nothing."""
-
-    exit_code = LOCKED_EXIT_CODE
-
+from pmcrm.errors import LockHeldError
 
 def lock_path(pipeline_name: str, pipelines_dir: str | None = None) -> Path:
     return Path(pipelines_dir or get_dlt_pipelines_dir()) / f".{pipeline_name}.pmcrm.lock"

@@ -1,154 +1,82 @@
-"""Running a sync: the dlt pipeline, the destination, and the run summary.
+"""Running a sync: the library's entry point, `run_sync(SyncRequest(...))`.
 
-Library first: `run_sync(SyncRequest(...))` is what `pmcrm sync` and `pmcrm demo` call.
+Everything a sync guarantees lives here, for a Python caller as for `pmcrm sync` (which
+is one call to it): one run per pipeline (the lock), snapshot tables swapped in
+atomically, deleted rows marked or removed, a failed run's package and state discarded
+so no cursor moves past unloaded data, unavailable resources judged, views refreshed,
+and one `_pmcrm_runs` row per run.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
 import dlt
-from dlt.common.destination import Destination
 from dlt.destinations.exceptions import DatabaseException
 from dlt.extract.exceptions import PipeException
 from dlt.load.exceptions import LoadClientJobException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pmcrm.client import URL_SHAPE_CODES, RequestStats
-from pmcrm.deletions import DeletionMode, ReadLedger, apply_deletions
+from pmcrm.client import URL_SHAPE_CODES, HttpSettings
+from pmcrm.deletions import DeletionMode, apply_deletions
+from pmcrm.destinations import DestinationTraits, Target
 from pmcrm.errors import NothingReadableError, PmcrmError
 from pmcrm.findings import RunFindings
+from pmcrm.first_loads import append_first_loads, without_tables
+from pmcrm.load_settings import dlt_settings
 from pmcrm.lock import pipeline_lock
-from pmcrm.progress import Progress
+from pmcrm.memory import lean_allocators
+from pmcrm.progress import NO_PROGRESS, Progress
 from pmcrm.redact import redact, register_secret
-from pmcrm.runs import record_run, runs_row
-from pmcrm.source import pmcrm_source
-from pmcrm.tuning import (
-    append_first_loads,
-    dlt_settings,
-    duckdb_credentials,
-    lean_allocators,
-    without_tables,
-)
+from pmcrm.runs import SyncResult, record_run, runs_row
+from pmcrm.source import ReadOptions, RunRecord, pmcrm_source
 from pmcrm.views import drop_views, install_views
 
-DEFAULT_DATASET = "pmcrm_data"  # not "pmcrm": DuckDB names the catalog after the file
-DEFAULT_DUCKDB_FILE = "pmcrm.duckdb"
 DEFAULT_PIPELINE = "pmcrm"
-DEFAULT_BUCKET_URL = "pmcrm_files"  # filesystem destination: a folder in the current one
-TABLE_FORMATS = ("parquet", "delta")  # filesystem: plain parquet files, or Delta tables
+# The typed parts of a SyncRequest, by the field that holds each.
+REQUEST_PARTS = {"read": ReadOptions, "http": HttpSettings, "target": Target}
 
 
 @dataclass
 class SyncRequest:
-    """Everything one sync needs; every field has a CLI option of the same name."""
+    """Everything one sync needs. Each field, and each field of its parts (`read`, `http`,
+    `target`), is named like its `pmcrm sync` flag (README, "Options: flag to field")."""
 
     base_url: str
     api_key: str
-    resources: Sequence[str] | None = None
-    destination: str = "duckdb"
-    duckdb_file: str = DEFAULT_DUCKDB_FILE
-    dataset: str = DEFAULT_DATASET
+    resources: Sequence[str] | None = None  # None: all 36
+    path_prefix: str = ""
+    read: ReadOptions = field(default_factory=ReadOptions)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    target: Target = field(default_factory=Target)
     pipeline_name: str = DEFAULT_PIPELINE
-    pipelines_dir: str | None = None
+    pipelines_dir: str | None = None  # no flag: dlt's default, or DLT_DATA_DIR
     full_refresh: bool = False
     deletions: DeletionMode = "mark"
-    source_options: dict[str, Any] = field(default_factory=dict)
-    bucket_url: str | None = None  # filesystem only; else dlt config, else ./pmcrm_files
-    table_format: str = "parquet"  # filesystem only: "parquet" (snapshots) or "delta" (merges)
     strict: bool = False  # any unavailable resource fails the run, not only those named
-    progress: Progress | None = field(default=None, repr=False, compare=False)
+    progress: Progress | None = field(default=None, repr=False, compare=False)  # no flag: the CLI's display
+
+    @classmethod
+    def from_flags(cls, **flags: Any) -> "SyncRequest":
+        """A request from values named like the flags (`timeout=`, `timezone=`,
+        `destination=`...): each goes to the part that has a field of its name. The CLI
+        builds its request this way, so a flag and its field cannot drift apart."""
+        parts = {}
+        for holder, part in REQUEST_PARTS.items():
+            names = {f.name for f in fields(part)}
+            parts[holder] = part(**{name: flags.pop(name) for name in list(flags) if name in names})
+        return cls(**flags, **parts)
 
 
-@dataclass
-class SyncResult:
-    ok: bool
-    duration: float
-    stats: RequestStats
-    rows: dict[str, int]
-    error: str | None = None
-    exit_code: int = 0
-    deleted: dict[str, int] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    written: dict[str, int] = field(default_factory=dict)
-    run_id: str = ""
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    unavailable: dict[str, str] = field(default_factory=dict)  # resource -> why it was skipped
-
-
-# Snapshot (replace) tables go to the staging dataset first and are swapped in by one
-# transaction. dlt's default, truncate-and-insert, empties them when the load starts, so a
-# load that failed later left `pipeline` and `st_projects_users` empty.
-ATOMIC_REPLACE = "insert-from-staging"
-
-
-def make_destination(name: str, duckdb_file: str = DEFAULT_DUCKDB_FILE, bucket_url: str | None = None) -> Any:
-    """DuckDB goes to a file in the current folder; filesystem to `bucket_url` (a folder,
-    or s3://, gs://, az://... with credentials from dlt's config); any other dlt
-    destination by name, with its credentials from dlt's config
-    (`DESTINATION__POSTGRES__CREDENTIALS`, ...)."""
-    if name == "duckdb":
-        return dlt.destinations.duckdb(duckdb_credentials(duckdb_file), replace_strategy=ATOMIC_REPLACE)
-    if name == "filesystem":
-        url = bucket_url or dlt.config.get("destination.filesystem.bucket_url") or DEFAULT_BUCKET_URL
-        return dlt.destinations.filesystem(bucket_url=url if "://" in url else os.path.abspath(url))
-    destination = Destination.from_reference(name)
-    if ATOMIC_REPLACE in destination.capabilities().supported_replace_strategies:
-        destination = Destination.from_reference(name, replace_strategy=ATOMIC_REPLACE)
-    return destination
-
-
-def check_destination_options(request: SyncRequest) -> None:
-    """Reject file options on a database, and Delta without its package, before any work."""
-    if request.table_format not in TABLE_FORMATS:
-        raise ValueError(f"unknown table format '{request.table_format}'; choose from {', '.join(TABLE_FORMATS)}")
-    if request.destination != "filesystem" and (request.bucket_url or request.table_format != "parquet"):
-        raise ValueError("--bucket-url and --table-format apply to --destination filesystem only")
-    if request.table_format == "delta" and importlib.util.find_spec("deltalake") is None:
-        raise ValueError("Delta tables need the deltalake package: pip install 'pmcrm[delta]'")
-
-
-def writes_plain_files(request: SyncRequest) -> bool:
-    """Plain parquet cannot merge or update rows in place, so every sync writes each
-    table as a full snapshot (replace, no incremental cursor, deleted rows simply gone);
-    Delta tables merge like a database."""
-    return request.destination == "filesystem" and request.table_format == "parquet"
-
-
-def _run_options(request: SyncRequest) -> dict[str, Any]:
-    """`pipeline.run` arguments that depend on the destination."""
-    if request.destination != "filesystem":
-        return {}
-    if writes_plain_files(request):
-        return {"write_disposition": "replace"}
-    return {"table_format": request.table_format}
-
-
-# Formats that keep '' distinct from NULL and load fast, best first. Postgres takes
-# parquet only through the optional ADBC driver, and its CSV path turns '' into NULL.
-_PREFERRED_FORMATS = ("parquet", "insert_values")
-
-
-def loader_file_format(destination: Any) -> str | None:
-    """Parquet where the destination loads it natively: far faster than SQL inserts."""
-    if destination.destination_type.endswith("postgres"):
-        return "insert_values"
-    formats = destination.capabilities().supported_loader_file_formats
-    return next((f for f in _PREFERRED_FORMATS if f in formats), None)
-
-
-def make_pipeline(request: SyncRequest) -> dlt.Pipeline:
+def make_pipeline(request: SyncRequest, destination=None) -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name=request.pipeline_name,
-        destination=make_destination(request.destination, request.duckdb_file, request.bucket_url),
-        dataset_name=request.dataset,
+        destination=destination if destination is not None else request.target.make(),
+        dataset_name=request.target.dataset,
         pipelines_dir=request.pipelines_dir,
     )
 
@@ -158,10 +86,6 @@ def find_pmcrm_error(exc: BaseException) -> PmcrmError | None:
     return next((e for e in _causes(exc) if isinstance(e, PmcrmError)), None)
 
 
-def supports_sql(pipeline: dlt.Pipeline) -> bool:
-    return not pipeline.destination.destination_type.endswith("filesystem")
-
-
 def discard_failed_run(pipeline: dlt.Pipeline) -> None:
     """Forget a failed run's pending packages and local state: the next run restores
     state from the destination, i.e. from the last load that fully succeeded, so no
@@ -169,7 +93,7 @@ def discard_failed_run(pipeline: dlt.Pipeline) -> None:
     pipeline.drop()
 
 
-def finish_pending_packages(pipeline: dlt.Pipeline, file_format: str | None) -> str | None:
+def finish_pending_packages(pipeline: dlt.Pipeline, traits: DestinationTraits) -> str | None:
     """Load what a killed run left extracted or normalized (complete packages, whose state
     the local cursor already counts) before this run reads anything. Without this, dlt's
     `run` would load them and return without reading the API, and the sync would report
@@ -178,7 +102,7 @@ def finish_pending_packages(pipeline: dlt.Pipeline, file_format: str | None) -> 
     if not pipeline.has_pending_data:
         return None
     try:
-        pipeline.run(loader_file_format=file_format)
+        pipeline.run(loader_file_format=traits.file_format)
     except PipelineStepFailed as exc:
         discard_failed_run(pipeline)
         return redact(f"an interrupted run's pending data could not be loaded and was discarded "
@@ -214,69 +138,69 @@ def _causes(exc: BaseException):
 def run_sync(request: SyncRequest) -> SyncResult:
     """One sync under the pipeline's lock; its summary is appended to `_pmcrm_runs` in the
     destination whether it succeeded or failed. Raises `LockHeldError` (exit code 3) at
-    once if another run of the same pipeline holds the lock, ValueError for bad options."""
+    once if another run of the same pipeline holds the lock, and `SettingsError` (2) for
+    settings that cannot work, before any request; any other failure is in the result."""
     register_secret(request.api_key)
-    check_destination_options(request)
+    request.target.check()
+    destination = request.target.make()
+    traits = request.target.traits(destination)
     lean_allocators()
     with pipeline_lock(request.pipeline_name, request.pipelines_dir):
         started_at = datetime.now(timezone.utc)
-        result = _sync(request)
+        result = _sync(request, destination, traits)
         result.run_id, result.started_at = uuid.uuid4().hex, started_at
         result.finished_at = datetime.now(timezone.utc)
+        result.pipeline_name, result.destination = request.pipeline_name, request.target.destination
+        result.dataset = request.target.dataset
         runs_pipeline = dlt.pipeline(
             pipeline_name=f"{request.pipeline_name}_runs",
-            destination=make_destination(request.destination, request.duckdb_file, request.bucket_url),
-            dataset_name=request.dataset,
+            destination=request.target.make(),
+            dataset_name=request.target.dataset,
             pipelines_dir=request.pipelines_dir,
         )
-        note = record_run(runs_pipeline, runs_row(result, request),
-                          loader_file_format=loader_file_format(runs_pipeline.destination),
-                          **_run_options(request))
+        note = record_run(runs_pipeline, runs_row(result), **traits.run_kwargs())
         if note:
             result.notes.append(note)
     return result
 
 
-def _sync(request: SyncRequest) -> SyncResult:
+def _sync(request: SyncRequest, destination, traits: DestinationTraits) -> SyncResult:
     """Extract, normalize, load, then handle deletions; never reports success after an error."""
-    register_secret(request.api_key)
-    stats, ledger, findings = RequestStats(), ReadLedger(), RunFindings()
+    record = RunRecord(progress=request.progress or NO_PROGRESS)
+    stats, findings = record.stats, record.findings
     started = time.monotonic()
-    pipeline = make_pipeline(request)
+    pipeline = make_pipeline(request, destination)
+    read = request.read if traits.incremental else replace(request.read, incremental=False)
     source = pmcrm_source(
         base_url=request.base_url,
         api_key=request.api_key,
         resources=list(request.resources) if request.resources else None,
-        stats=stats,
-        ledger=ledger,
-        progress=request.progress,
-        findings=findings,
-        **_source_options(request),
+        path_prefix=request.path_prefix,
+        read_options=read,
+        http_settings=request.http,
+        # Plain files are a full snapshot every run: nothing to mark.
+        track_deletions=request.deletions != "keep" and not traits.plain_files,
+        run_record=record,
     )
-    file_format = loader_file_format(pipeline.destination)
     notes: list[str] = []
     try:
-        recovered = finish_pending_packages(pipeline, file_format)
+        recovered = finish_pending_packages(pipeline, traits)
         if recovered:
             notes.append(recovered)
-        first_loads = append_first_loads(pipeline, source, request.full_refresh) if supports_sql(pipeline) else set()
-        if request.full_refresh and supports_sql(pipeline):
+        first_loads = append_first_loads(pipeline, source, request.full_refresh) if traits.sql else set()
+        if request.full_refresh and traits.sql:
             drop_views(pipeline)  # PostgreSQL refuses to drop tables that views read
-        with dlt_settings(pipeline.destination.destination_type):
-            pipeline.run(
-                source,
-                loader_file_format=file_format,
-                refresh="drop_resources" if request.full_refresh else None,
-                **_run_options(request),
-            )
+        with dlt_settings(traits.duckdb):
+            pipeline.run(source, refresh="drop_resources" if request.full_refresh else None, **traits.run_kwargs())
         written = rows_written(pipeline, source.resources.keys())
         deleted: dict[str, int] = {}
-        if supports_sql(pipeline):
-            deleted = apply_deletions(pipeline, without_tables(ledger, first_loads), request.deletions, file_format)
-        elif request.deletions != "keep" and not writes_plain_files(request):
+        if traits.marks_deletions:
+            deleted = apply_deletions(pipeline, without_tables(record.ledger, first_loads), request.deletions,
+                                      traits.file_format)
+        elif request.deletions != "keep" and not traits.plain_files:
             notes.append("deletions not applied: the destination has no SQL")
-        if supports_sql(pipeline):
-            notes.extend(refresh_views(pipeline, request.source_options.get("timezone", "UTC")))
+        if traits.sql:
+            notes.extend(refresh_views(pipeline, request.read.timezone, bool(request.resources)))
     except PipelineStepFailed as exc:
         discard_failed_run(pipeline)
         cause = find_pmcrm_error(exc)
@@ -343,21 +267,18 @@ def nothing_readable(findings: RunFindings) -> PmcrmError:
                                 "check the key's access rights in the platform")
 
 
-def refresh_views(pipeline: dlt.Pipeline, timezone: str) -> list[str]:
+def refresh_views(pipeline: dlt.Pipeline, timezone: str, selection: bool = False) -> list[str]:
     """Install the `v_*` views after a good load. The data is loaded by then, so a SQL
-    dialect that cannot build a view is a note in the summary, not a failed sync."""
+    dialect that cannot build a view is a note in the summary, not a failed sync. Views
+    whose tables are missing are named in one note - unless the user chose a selection of
+    resources, where missing tables are expected."""
     try:
         result = install_views(pipeline, timezone)
     except DatabaseException as exc:
         return [f"views not installed: {redact(str(exc)).splitlines()[0]}"]
-    return [f"view {name} skipped: tables {', '.join(tables)} not loaded" for name, tables in result.skipped.items()]
-
-
-def _source_options(request: SyncRequest) -> dict[str, Any]:
-    options = {"track_deletions": request.deletions != "keep", **request.source_options}
-    if writes_plain_files(request):  # a full snapshot every run: see writes_plain_files
-        options.update(incremental=False, track_deletions=False)
-    return options
+    if not result.skipped or selection:
+        return []
+    return [f"views not installed until their tables are loaded: {', '.join(sorted(result.skipped))}"]
 
 
 def rows_written(pipeline: dlt.Pipeline, tables) -> dict[str, int]:

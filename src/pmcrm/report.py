@@ -4,7 +4,6 @@ Every section is data: a query on one of the views (`pmcrm.views`), the columns 
 table and a chart (Vega-Lite through altair). Charts are rendered to SVG by vl-convert
 and inlined, so the file needs no JavaScript, no CDN and no network to open. The table
 beside each chart holds the very rows the chart draws.
-Also here: `pmcrm views`, which (re)creates the views without a sync.
 """
 
 from __future__ import annotations
@@ -16,14 +15,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-import click
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from pmcrm.errors import PmcrmError
-from pmcrm.pipeline import DEFAULT_DATASET, DEFAULT_DUCKDB_FILE, make_destination
-from pmcrm.views import install_views
+from pmcrm.errors import DatasetNotFound
+from pmcrm.destinations import DEFAULT_DATASET, DEFAULT_DUCKDB_FILE, Target
 
 if TYPE_CHECKING:
     import altair as alt
@@ -36,10 +33,6 @@ CHART_CONFIG = {"font": "DejaVu Sans"}
 Row = dict[str, Any]
 
 
-class DatasetNotFound(PmcrmError):
-    exit_code = 2
-
-
 def dataset_pipeline(destination: str = "duckdb", duckdb_file: str = DEFAULT_DUCKDB_FILE,
                      dataset: str = DEFAULT_DATASET) -> dlt.Pipeline:
     """A pipeline over an existing dataset, for its `sql_client()` only. The DuckDB path is
@@ -48,7 +41,7 @@ def dataset_pipeline(destination: str = "duckdb", duckdb_file: str = DEFAULT_DUC
         duckdb_file = os.path.abspath(duckdb_file)
         if not os.path.exists(duckdb_file):
             raise DatasetNotFound(f"no DuckDB file {duckdb_file}: run `pmcrm sync` first")
-    pipeline = dlt.pipeline(READER_PIPELINE, destination=make_destination(destination, duckdb_file),
+    pipeline = dlt.pipeline(READER_PIPELINE, destination=Target(destination, duckdb_file).make(),
                             dataset_name=dataset)
     with pipeline.sql_client() as client:
         if not client.has_dataset():
@@ -305,57 +298,3 @@ def write_report(pipeline: dlt.Pipeline, output: str | Path) -> Path:
     path = Path(output)
     path.write_text(render_report(pipeline), encoding="utf-8")
     return path
-
-
-# ------------------------------------------------------------------------- CLI
-def dataset_options(func):
-    """The options that find a dataset, named as in `pmcrm sync`."""
-    func = click.option("--dataset", default=DEFAULT_DATASET, show_default=True, help="Dataset (schema) name in the destination.")(func)
-    func = click.option("--duckdb-file", default=DEFAULT_DUCKDB_FILE, show_default=True, help="DuckDB file for --destination duckdb.")(func)
-    func = click.option("--destination", default="duckdb", show_default=True, help="Any dlt destination with SQL (credentials from dlt config).")(func)
-    return func
-
-
-def _open(destination: str, duckdb_file: str, dataset: str) -> dlt.Pipeline:
-    from pmcrm.cli import _fail
-
-    try:
-        return dataset_pipeline(destination, duckdb_file, dataset)
-    except PmcrmError as exc:
-        _fail(str(exc), exc.exit_code)
-
-
-@click.command("views")
-@dataset_options
-@click.option("--timezone", default="UTC", show_default=True, help="The account's time zone (as in sync): weeks and months follow it.")
-def views_command(destination: str, duckdb_file: str, dataset: str, timezone: str) -> None:
-    """Create or refresh the v_* views (documented joins) in the dataset.
-
-    \b
-    Example:
-      pmcrm views --duckdb-file pmcrm.duckdb --timezone Europe/Berlin
-    A sync installs them too; this is for a dataset loaded before, or a new time zone.
-    """
-    from pmcrm.cli import console
-
-    result = install_views(_open(destination, duckdb_file, dataset), timezone)
-    console.print(f"[bold green]{len(result.created)} views[/]: {', '.join(result.created)}", highlight=False)
-    for name, tables in result.skipped.items():
-        console.print(f"[yellow]skipped {name}: table(s) {', '.join(tables)} not loaded[/]", highlight=False)
-
-
-@click.command("report")
-@dataset_options
-@click.option("--output", default="report.html", show_default=True, help="The HTML file to write.")
-def report_command(destination: str, duckdb_file: str, dataset: str, output: str) -> None:
-    """Write one self-contained HTML report (charts and tables) from the views.
-
-    \b
-    Example:
-      pmcrm report --duckdb-file pmcrm.duckdb --output report.html
-    Opens offline in any browser; no JavaScript, no CDN.
-    """
-    from pmcrm.cli import console
-
-    path = write_report(_open(destination, duckdb_file, dataset), output)
-    console.print(f"[bold green]report written[/]: {path}", highlight=False)

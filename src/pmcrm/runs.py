@@ -1,4 +1,5 @@
-"""The run summary: one document per sync, printed by `--json` and kept in `_pmcrm_runs`.
+"""What a run produced: its `SyncResult`, the summary `--json` prints, and the row kept in
+`_pmcrm_runs`.
 
 Every run that started, successful or not, appends one row to `_pmcrm_runs` in the
 destination, so a dashboard can show sync health next to the data. The row is written by
@@ -9,14 +10,49 @@ discarded with everything it extracted, and none of that may load with the failu
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import dlt
 
+from pmcrm.client import RequestStats
+from pmcrm.errors import SyncFailedError
 from pmcrm.redact import redact
 
-if TYPE_CHECKING:
-    from pmcrm.pipeline import SyncRequest, SyncResult
+@dataclass
+class SyncResult:
+    """What a sync did - the same the CLI prints and `_pmcrm_runs` keeps. `ok` is False
+    and `exit_code` non-zero when any selected resource did not load completely (1: the
+    next run may succeed; 2: a human must act); `raise_for_failure()` turns that into a
+    `SyncFailedError` for callers that prefer exceptions (Airflow, Dagster)."""
+
+    ok: bool
+    duration: float
+    stats: RequestStats
+    rows: dict[str, int]  # rows read per table
+    error: str | None = None
+    exit_code: int = 0
+    deleted: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    written: dict[str, int] = field(default_factory=dict)  # rows written per table
+    run_id: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    unavailable: dict[str, str] = field(default_factory=dict)  # resource -> why it was skipped
+    pipeline_name: str = ""
+    destination: str = ""
+    dataset: str = ""
+
+    def raise_for_failure(self) -> "SyncResult":
+        if not self.ok:
+            raise SyncFailedError(self)
+        return self
+
+    def summary(self) -> dict[str, Any]:
+        """The machine-readable summary (what `pmcrm sync --json` prints)."""
+        return run_summary(self)
+
 
 RUNS_TABLE = "_pmcrm_runs"
 
@@ -41,7 +77,7 @@ RUNS_COLUMNS: dict[str, dict[str, Any]] = {
 }
 
 
-def run_summary(result: "SyncResult", request: "SyncRequest") -> dict[str, Any]:
+def run_summary(result: SyncResult) -> dict[str, Any]:
     """The machine-readable summary of one run (what `pmcrm sync --json` prints)."""
     names = sorted(set(result.rows) | set(result.written) | set(result.deleted))
     tables = {
@@ -54,9 +90,9 @@ def run_summary(result: "SyncResult", request: "SyncRequest") -> dict[str, Any]:
     }
     return {
         "run_id": result.run_id,
-        "pipeline_name": request.pipeline_name,
-        "destination": request.destination,
-        "dataset": request.dataset,
+        "pipeline_name": result.pipeline_name,
+        "destination": result.destination,
+        "dataset": result.dataset,
         "status": "success" if result.ok else "failed",
         "exit_code": result.exit_code,
         "started_at": result.started_at.isoformat() if result.started_at else None,
@@ -75,9 +111,9 @@ def run_summary(result: "SyncResult", request: "SyncRequest") -> dict[str, Any]:
     }
 
 
-def runs_row(result: "SyncResult", request: "SyncRequest") -> dict[str, Any]:
+def runs_row(result: SyncResult) -> dict[str, Any]:
     """The summary as one `_pmcrm_runs` row: real timestamps, nested parts as JSON text."""
-    row = run_summary(result, request)
+    row = run_summary(result)
     row.update(started_at=result.started_at, finished_at=result.finished_at)
     for name in _JSON_FIELDS:
         row[name] = json.dumps(row[name], sort_keys=True)

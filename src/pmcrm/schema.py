@@ -14,29 +14,19 @@ variant column `<column>__v_text` (dlt's own naming), so no value is silently lo
 
 from __future__ import annotations
 
-from typing import Any
-
 import pyarrow as pa
 
-from pmcrm.declarations import ColumnKind, ResourceSpec
+from pmcrm.declarations import ColumnKind
 
 DECIMAL_PRECISION = 24
 DECIMAL_SCALE = 6
 VARIANT_SUFFIX = "__v_text"
 
-# The catalog's vendor-neutral names (option `neutral_names`, on by default).
+# The catalog's vendor-neutral names (kept as the API's with `--keep-api-names`).
 NEUTRAL_NAMES: dict[str, str] = {
     "crm_account_id": "customer_id",
     "crm_company_id": "customer_id",
 }
-
-_DLT_TYPES: dict[ColumnKind, dict[str, Any]] = {
-    "integer": {"data_type": "bigint"},
-    "decimal": {"data_type": "decimal", "precision": DECIMAL_PRECISION, "scale": DECIMAL_SCALE},
-    "timestamp": {"data_type": "timestamp", "timezone": True},
-    "text": {"data_type": "text"},
-}
-
 
 def arrow_type(kind: ColumnKind) -> pa.DataType:
     return {
@@ -50,15 +40,3 @@ def arrow_type(kind: ColumnKind) -> pa.DataType:
 def column_name(field: str, neutral_names: bool) -> str:
     """The destination column for an API field."""
     return NEUTRAL_NAMES.get(field, field) if neutral_names else field
-
-
-def table_columns(spec: ResourceSpec, neutral_names: bool = True) -> dict[str, dict[str, Any]]:
-    """dlt column hints for a resource: declared type, nullability and primary key."""
-    columns: dict[str, dict[str, Any]] = {}
-    for field, kind in spec.columns().items():
-        name = column_name(field, neutral_names)
-        hint = {"name": name, **_DLT_TYPES[kind], "nullable": True}
-        if field == "id" and spec.id_required:
-            hint.update(nullable=False, primary_key=True)
-        columns[name] = hint
-    return columns

@@ -12,12 +12,8 @@ import os
 
 import dlt
 
-from pmcrm.errors import PmcrmError
+from pmcrm.errors import MissingSettingError
 from pmcrm.redact import register_secret
-
-
-class MissingSettingError(PmcrmError):
-    exit_code = 2
 
 
 def _from_dlt(key: str, secret: bool) -> str | None:

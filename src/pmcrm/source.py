@@ -1,25 +1,27 @@
 """The dlt source: one dlt resource per declaration, reading through one ApiClient.
 
-`pmcrm_source(...)` is the library entry point; the CLI is a thin layer over it. Its
-arguments are read from dlt's config and secrets like any dlt source
-(`[sources.pmcrm] base_url = ...`, `SOURCES__PMCRM__API_KEY`, ...).
+`pmcrm_source(...)` is for people who compose their own dlt pipeline; `pmcrm.run_sync`
+(pmcrm.pipeline) is the entry point that keeps every guarantee of a sync (see the
+README's table). `base_url` and `api_key` are read from dlt's config and secrets like any
+dlt source (`[sources.pmcrm] base_url = ...`, `SOURCES__PMCRM__API_KEY`, ...).
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Generator, Iterator, Optional, Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dlt
 import pyarrow as pa
 
-from pmcrm.client import DEFAULT_CONCURRENCY, ApiClient, HttpSettings, Page, RequestStats
+from pmcrm.client import ApiClient, HttpSettings, Page, RequestStats
 from pmcrm.convert import PageConverter, TableBatcher
 from pmcrm.declarations import RESOURCES, RESOURCES_BY_NAME, ResourceSpec
 from pmcrm.deletions import ReadLedger, deleted_at_column
-from pmcrm.errors import UnavailableError
+from pmcrm.errors import SettingsError, UnavailableError
 from pmcrm.findings import RunFindings
 from pmcrm.incremental import (
     DEFAULT_OVERLAP_SECONDS,
@@ -30,9 +32,9 @@ from pmcrm.incremental import (
     read_since,
     to_api_time,
 )
+from pmcrm.memory import release_free_memory
 from pmcrm.pages import EndpointReader, PageBudget, SeenKeys, row_key
 from pmcrm.progress import NO_PROGRESS, Progress
-from pmcrm.tuning import release_free_memory
 
 SOURCE_NAME = "pmcrm"
 # Source state key: resource -> when it was last read completely (ISO time, UTC). In the
@@ -44,15 +46,52 @@ READ_AHEAD_PER_CONNECTION = 2
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """How rows are read and shaped on the way in (shared by all resources)."""
+    """How rows are read and shaped on the way in; each field is the `pmcrm sync` flag of
+    the same name (`incremental=False` is `--no-incremental`; `overlap_seconds` has no flag)."""
 
-    timezone: str = "UTC"
-    neutral_names: bool = True
+    timezone: str = "UTC"  # the account's: API timestamps carry none
+    keep_api_names: bool = False  # crm_account_id / crm_company_id instead of customer_id
     incremental: bool = True
-    start_date: datetime | None = None
-    overlap_seconds: float = DEFAULT_OVERLAP_SECONDS
-    server_filter: ServerFilter | None = None
+    start_date: str | None = None  # first run: rows updated since (account time)
+    server_filter: str | None = None  # 'platform', PARAM or PARAM=TEMPLATE (pmcrm.incremental)
+    server_sort: str | None = None  # 'platform' or PARAM=VALUE
+    overlap_seconds: float = DEFAULT_OVERLAP_SECONDS  # re-read window before the cursor
+
+    def parsed(self) -> "ReadPlan":
+        """Checked and parsed once per run: a bad value is a settings error (exit 2)
+        before any request, with what to write instead."""
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"unknown time zone {self.timezone!r}: use an IANA zone such as "
+                                "Europe/Berlin or America/New_York") from None
+        try:
+            return ReadPlan(self, parse_start_date(self.start_date, self.timezone),
+                            ServerFilter.parse(self.server_filter, self.server_sort))
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """ReadOptions parsed: the start date as a moment, the server filter as parts."""
+
+    options: ReadOptions
+    start_date: datetime | None
+    server_filter: ServerFilter | None
     track_deletions: bool = True
+
+
+@dataclass
+class RunRecord:
+    """What a run's readers report while they read (all thread-safe): requests, retries and
+    rows (`stats`), the resources read completely (`ledger`, for deletions), what was
+    learnt about the API (`findings`), and live `progress`."""
+
+    stats: RequestStats = field(default_factory=RequestStats)
+    ledger: ReadLedger = field(default_factory=ReadLedger)
+    findings: RunFindings = field(default_factory=RunFindings)
+    progress: Progress = NO_PROGRESS
 
 
 def select_resources(names: Sequence[str] | None) -> list[ResourceSpec]:
@@ -60,28 +99,27 @@ def select_resources(names: Sequence[str] | None) -> list[ResourceSpec]:
         return list(RESOURCES)
     unknown = [name for name in names if name not in RESOURCES_BY_NAME]
     if unknown:
-        raise ValueError(
+        raise SettingsError(
             f"unknown resource(s): {', '.join(unknown)}. Run 'pmcrm resources' for the list."
         )
     return [RESOURCES_BY_NAME[name] for name in names]
 
 
-def is_incremental(spec: ResourceSpec, options: ReadOptions) -> bool:
-    return options.incremental and spec.cursor is not None
+def is_incremental(spec: ResourceSpec, plan: ReadPlan) -> bool:
+    return plan.options.incremental and spec.cursor is not None
 
 
 class _ResourceRun:
     """Reads one resource for one run: request params, early stop, rows, ids seen, and
     what it learns about the API (pmcrm.findings)."""
 
-    def __init__(self, spec: ResourceSpec, client: ApiClient, pool: ThreadPoolExecutor,
-                 options: ReadOptions, ledger: ReadLedger, progress: Progress = NO_PROGRESS,
-                 budget: PageBudget | None = None, findings: RunFindings | None = None):
-        self.spec, self.client, self.pool, self.options, self.ledger = spec, client, pool, options, ledger
-        self.progress = progress
+    def __init__(self, spec: ResourceSpec, client: ApiClient, pool: ThreadPoolExecutor, plan: ReadPlan,
+                 record: RunRecord, budget: PageBudget | None = None):
+        self.spec, self.client, self.pool, self.plan = spec, client, pool, plan
+        self.timezone = plan.options.timezone
+        self.ledger, self.progress, self.findings = record.ledger, record.progress, record.findings
         self.budget = budget
-        self.findings = findings if findings is not None else RunFindings()
-        self.converter = PageConverter(spec, options.neutral_names, options.timezone)
+        self.converter = PageConverter(spec, not plan.options.keep_api_names, self.timezone)
 
     def tables(self, since: datetime | None, last_reads: dict) -> Iterator[pa.Table]:
         """Typed tables of the resource's rows. A resource the key cannot read (its first
@@ -106,7 +144,7 @@ class _ResourceRun:
         yield self.converter.empty_table()
         if complete is not None:
             last_reads[self.spec.name] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            if self.spec.write_disposition == "merge" and self.options.track_deletions:
+            if self.spec.write_disposition == "merge" and self.plan.track_deletions:
                 # The reader's keys are the ids of every row it yielded (merge rows have ids).
                 self.ledger.record_complete(self.spec.name, complete.values())
         self.progress.finished(self.spec.name)
@@ -116,16 +154,16 @@ class _ResourceRun:
         """Rows through the server filter when one applies, checked row by row; if the API
         did not apply it, the resource is read again in full (rows already yielded are
         not yielded twice). Returns every key read when the read was complete, else None."""
-        server = self.options.server_filter if since is not None else None
+        server = self.plan.server_filter if since is not None else None
         if server is None:
             reader = self._reader({})
             yield from self._batches(reader, batcher)
             return reader.seen
         cursor = self.spec.cursor
-        since_text = to_api_time(since, self.options.timezone) if server.since_param else None
+        since_text = to_api_time(since, self.timezone) if server.since_param else None
         check = FilterCheck(cursor, since_text, server.sorted)
         early_stop = server.newest_first and not server.since_param
-        reader = self._reader(server.params(since, self.options.timezone, cursor),
+        reader = self._reader(server.params(since, self.timezone, cursor),
                               self._older_than(since) if early_stop else None)
         delivered = SeenKeys()  # the rows checked and passed on (a filtered read is small)
         try:
@@ -180,7 +218,7 @@ class _ResourceRun:
 
     def _older_than(self, since: datetime):
         """With newest-first order: stop after the page whose oldest row predates `since`."""
-        boundary = to_api_time(since, self.options.timezone)
+        boundary = to_api_time(since, self.timezone)
         cursor = self.spec.cursor
 
         def page_reaches_boundary(page: Page) -> bool:
@@ -195,13 +233,13 @@ class ServerFilterIgnored(Exception):
     """Rows showed that the API did not apply the server filter or sort (internal)."""
 
 
-def _resource(spec: ResourceSpec, run: _ResourceRun, options: ReadOptions):
+def _resource(spec: ResourceSpec, run: _ResourceRun, plan: ReadPlan):
     # Column types travel in the arrow tables (pmcrm.convert types every declared column,
     # and an empty resource still yields its full typed schema). Declaring them here as
     # well made dlt re-validate ~60 column hints on every item: ~15 ms an item, most of
     # the extract's CPU. Only what no row carries is declared.
     columns = {}
-    if spec.write_disposition == "merge" and options.track_deletions:
+    if spec.write_disposition == "merge" and plan.track_deletions:
         columns[deleted_at_column()["name"]] = deleted_at_column()
     hints = dict(
         name=spec.name,
@@ -210,7 +248,7 @@ def _resource(spec: ResourceSpec, run: _ResourceRun, options: ReadOptions):
         columns=columns,
         parallelized=True,
     )
-    if not is_incremental(spec, options):
+    if not is_incremental(spec, plan):
 
         def all_tables() -> Iterator[pa.Table]:
             yield from run.tables(since=None, last_reads=_last_reads())
@@ -219,7 +257,7 @@ def _resource(spec: ResourceSpec, run: _ResourceRun, options: ReadOptions):
     else:
 
         def incremental_tables(
-            updated=cursor_for(spec.cursor, options.start_date, options.overlap_seconds),
+            updated=cursor_for(spec.cursor, plan.start_date, plan.options.overlap_seconds),
         ) -> Iterator[pa.Table]:
             yield from run.tables(since=read_since(updated), last_reads=_last_reads())
 
@@ -246,66 +284,34 @@ def pmcrm_source(
     api_key: str = dlt.secrets.value,
     resources: Sequence[str] | None = None,
     path_prefix: str = "",
-    timezone: str = "UTC",
-    neutral_names: bool = True,
-    incremental: bool = True,
-    start_date: str | None = None,
-    overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
-    server_filter: str | None = None,
-    server_sort: str | None = None,
+    read_options: Optional[ReadOptions] = None,
+    http_settings: Optional[HttpSettings] = None,
     track_deletions: bool = True,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    rate_limit: float | None = None,
-    request_timeout: float = 30.0,
-    max_attempts: int = 5,
-    backoff_factor: float = 1.0,
-    stats: Optional[RequestStats] = None,
-    ledger: Optional[ReadLedger] = None,
-    progress: Optional[Progress] = None,
-    findings: Optional[RunFindings] = None,
+    run_record: Optional[RunRecord] = None,
 ) -> Any:
     """All 36 resources of the platform (or `resources`), typed and ready to load.
 
-    `timezone` is the account's time zone, used to read the API's naive timestamps;
-    `neutral_names=False` keeps the API's own column names (crm_account_id, ...);
-    `incremental` keeps a cursor per resource with an update timestamp (`start_date`
-    bounds the first run; `overlap_seconds` re-reads a window to be safe);
     `base_url` may be the platform docs' form (https://acme.<host>/api/v1/module) or a
-    bare host: the URL form is learnt from the first answer (pmcrm.urls);
-    `server_filter`/`server_sort` declare the deployment's filter syntax, e.g.
-    'updated_since' and 'sort=updated_asc', or 'platform' for both (off by default;
-    checked on every row, see pmcrm.incremental.ServerFilter);
-    `concurrency` bounds requests in flight; `rate_limit` caps requests per second.
-    Pass a `RequestStats` as `stats` to read the run's requests, retries and rows, and a
-    `ReadLedger` as `ledger` to learn which resources were read completely (deletions),
-    a `pmcrm.progress.Progress` as `progress` to follow rows and pages as they arrive,
-    and a `RunFindings` as `findings` to learn what was skipped as unavailable.
+    bare host: the URL form is learnt from the first answer (pmcrm.urls; `path_prefix`
+    sets the segment after /v1 yourself). `read_options` says how rows are read and
+    shaped, `http_settings` how hard to try; `track_deletions` records the ids of complete
+    reads in `run_record.ledger` (applying them needs `run_sync`). Pass a `RunRecord` to
+    read the run's requests, rows, unavailable resources and progress as they happen.
+    Used on its own this source keeps the read's guarantees (every row or a loud failure,
+    unavailable resources skipped); the run's (lock, atomic snapshots, deletions, failed
+    runs discarded, `_pmcrm_runs`) need `pmcrm.run_sync` - see the README's table.
     """
-    settings = HttpSettings(
-        timeout=request_timeout,
-        max_attempts=max_attempts,
-        backoff_factor=backoff_factor,
-        concurrency=concurrency,
-        rate_limit=rate_limit,
-    )
-    client = ApiClient(base_url, api_key, settings, stats, path_prefix, endpoint_tails())
-    pool = ThreadPoolExecutor(max_workers=max(concurrency, 1), thread_name_prefix="pmcrm-page")
-    budget = PageBudget(READ_AHEAD_PER_CONNECTION * max(concurrency, 1))
-    options = ReadOptions(
-        timezone=timezone,
-        neutral_names=neutral_names,
-        incremental=incremental,
-        start_date=parse_start_date(start_date, timezone),
-        overlap_seconds=overlap_seconds,
-        server_filter=ServerFilter.parse(server_filter, server_sort),
-        track_deletions=track_deletions,
-    )
-    ledger = ledger if ledger is not None else ReadLedger()
-    findings = findings if findings is not None else RunFindings()
-    findings.locations = client.locations
+    http = http_settings or HttpSettings()
+    plan = (read_options or ReadOptions()).parsed()
+    if not track_deletions:
+        plan = ReadPlan(plan.options, plan.start_date, plan.server_filter, track_deletions=False)
+    record = run_record or RunRecord()
+    client = ApiClient(base_url, api_key, http, record.stats, path_prefix, endpoint_tails())
+    record.findings.locations = client.locations
+    pool = ThreadPoolExecutor(max_workers=max(http.concurrency, 1), thread_name_prefix="pmcrm-page")
+    budget = PageBudget(READ_AHEAD_PER_CONNECTION * max(http.concurrency, 1))
     return [
-        _resource(spec, _ResourceRun(spec, client, pool, options, ledger, progress or NO_PROGRESS, budget,
-                                     findings), options)
+        _resource(spec, _ResourceRun(spec, client, pool, plan, record, budget), plan)
         for spec in select_resources(resources)
     ]
 

@@ -21,14 +21,14 @@ from aiohttp import web
 
 from .catalog import module_of
 from .data import Dataset
-from .errors import BadRequest, error_body
+from .error_answers import BadRequest, error_body
 from .faults import FaultPlan
 from .filters import parse_row_query
+from .gateway_limits import RATE_LIMIT_MESSAGE, SlidingWindow, TokenBucket
 from .options import SandboxOptions
-from .pages import PageRenderer, PageRequest
-from .ratelimit import make_limiter, refusal
+from .page_cache import PageRenderer, PageRequest
 from .stats import Stats
-from .urls import NOT_FOUND_HTML, spec_path
+from .url_forms import NOT_FOUND_HTML, spec_path
 
 JSON = "application/json"
 CHANGES = ("touch", "insert", "delete", "update")
@@ -62,7 +62,7 @@ class SandboxApp:
         self.catalog = dataset.catalog
         self.paths = frozenset(self.catalog.paths)
         self.renderer = PageRenderer(dataset, options.total_field)
-        self.faults = FaultPlan(options)
+        self.faults = FaultPlan(options.seed, options.fault_rate, options.fault_kinds)
         self.limiter = make_limiter(options)
         self.unavailable = {self.catalog.path_of(name): code for name, code in options.unavailable.items()}
 
@@ -193,3 +193,19 @@ class SandboxApp:
         except (KeyError, ValueError) as problem:
             return self.error_answer(21, str(problem))
         return json_response(orjson.dumps(result))
+
+
+def make_limiter(options: SandboxOptions) -> TokenBucket | SlidingWindow:
+    """The gateway's limit in the configured style."""
+    kind = SlidingWindow if options.rate_limit_window == "sliding" else TokenBucket
+    return kind(options.rate_limit)
+
+
+def refusal(options: SandboxOptions, wait: int) -> tuple[int, bytes, dict[str, str]]:
+    """The refusal's status, body and headers, in the configured style."""
+    if options.rate_limit_body == "string":
+        body = orjson.dumps({"error": RATE_LIMIT_MESSAGE})
+    else:
+        body = orjson.dumps({"message": "Too Many Requests", "retry_after": wait})
+    headers = {"Retry-After": str(wait)} if options.retry_after else {}
+    return options.rate_limit_status, body, headers

@@ -14,7 +14,7 @@ from dataclasses import fields
 import click
 
 from .catalog import load_catalog
-from .errors import ERRORS, UNAVAILABLE_CODES
+from .error_answers import ERRORS, UNAVAILABLE_CODES
 from .faults import FAULT_KINDS
 from .options import CHOICES, DEFAULT_API_KEY, SandboxOptions
 

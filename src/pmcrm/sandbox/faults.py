@@ -8,12 +8,9 @@ row for one request: a client that retries always gets through.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
 
 from .data import seed_of
 
-if TYPE_CHECKING:
-    from .options import SandboxOptions
 
 FAULT_KINDS = ("http500", "http503", "envelope13", "cut", "stall")
 MAX_FAULTS_IN_A_ROW = 2
@@ -22,10 +19,8 @@ MAX_FAULTS_IN_A_ROW = 2
 class FaultPlan:
     """Decides, per attempt at a request, whether it fails and how."""
 
-    def __init__(self, options: SandboxOptions):
-        self.seed = options.seed
-        self.rate = options.fault_rate
-        self.kinds = options.fault_kinds
+    def __init__(self, seed: int = 0, rate: float = 0.0, kinds: tuple[str, ...] = FAULT_KINDS):
+        self.seed, self.rate, self.kinds = seed, rate, kinds
         self._attempts: dict[tuple, int] = defaultdict(int)
         self._faults_in_a_row: dict[tuple, int] = defaultdict(int)
 

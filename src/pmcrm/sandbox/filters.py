@@ -27,7 +27,7 @@ from typing import Mapping
 
 import orjson
 
-from .errors import BadRequest
+from .error_answers import BadRequest
 from .values import parse_timestamp
 
 SORTS = ("id_asc", "updated_asc", "updated_desc")

@@ -16,11 +16,11 @@ from typing import Mapping
 
 from .catalog import load_catalog
 from .data import DEFAULT_ROWS
-from .errors import ERROR_SHAPES, ERRORS, UNAVAILABLE_CODES
+from .error_answers import ERROR_SHAPES, ERRORS, UNAVAILABLE_CODES
 from .faults import FAULT_KINDS
-from .pages import TOTAL_FIELDS
-from .ratelimit import RATE_LIMIT_BODIES, RATE_LIMIT_WINDOWS
-from .urls import URL_FORMS
+from .gateway_limits import RATE_LIMIT_BODIES, RATE_LIMIT_WINDOWS
+from .page_cache import TOTAL_FIELDS
+from .url_forms import URL_FORMS
 
 DEFAULT_API_KEY = "sandbox-demo-key"
 CHOICES = {  # option -> its allowed values (the CLI offers the same)

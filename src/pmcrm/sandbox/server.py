@@ -5,8 +5,8 @@ Speed, measured on this 2-core machine: one keep-alive client (``http.client``,
 reading each body whole without parsing it), zero latency, 100 rows per page of
 ``tasks`` (~143 KiB a page), pages already rendered and cached, median of 5 runs:
 
-    .venv/bin/python -m pmcrm.sandbox.bench --rows 20000 --resource tasks --pages 4000 --repeat 5
-    .venv/bin/python -m pmcrm.sandbox.bench --rows 20000 --resource tasks --pages 4000 --repeat 5 --separate-process
+    .venv/bin/python benchmarks/sandbox_speed.py --rows 20000 --resource tasks --pages 4000 --repeat 5
+    .venv/bin/python benchmarks/sandbox_speed.py --rows 20000 --resource tasks --pages 4000 --repeat 5 --separate-process
 
     server in a thread of the client's process  2,500 - 4,000 pages/s (sharing one GIL with the client)
     server in its own process                   2,800 - 3,500 pages/s
@@ -40,7 +40,7 @@ from .catalog import load_catalog
 from .data import Dataset
 from .options import SandboxOptions
 from .stats import Stats
-from .urls import api_url
+from .url_forms import api_url
 
 SHUTDOWN_SECONDS = 1.0  # stalled requests are cut off rather than waited for
 

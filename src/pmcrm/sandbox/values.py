@@ -53,11 +53,6 @@ def format_timestamps(epochs: Sequence[int]) -> list[str]:
     return [days[e // DAY] + clock[e % DAY] for e in epochs]
 
 
-def format_date(epoch: int) -> str:
-    """A date-only field, in the same format as every other date."""
-    return _DAYS[epoch // DAY] + "00:00:00"
-
-
 def parse_timestamp(text: str) -> int:
     return calendar.timegm(time.strptime(text, "%Y-%m-%d %H:%M:%S"))
 

@@ -1,6 +1,7 @@
-"""Pages per second the sandbox serves to one keep-alive client (the number in server.py).
+"""Pages per second the sandbox serves to one keep-alive client (the number in
+``src/pmcrm/sandbox/server.py``). From the repository's root:
 
-    python -m pmcrm.sandbox.bench --rows 20000 --resource tasks --pages 4000 --repeat 5
+    .venv/bin/python benchmarks/sandbox_speed.py --rows 20000 --resource tasks --pages 4000 --repeat 5
 
 Starts a sandbox (in this process, or with ``--separate-process`` in a child
 process), walks every page once to render and cache it, then times ``--pages``
@@ -17,9 +18,9 @@ import time
 
 import click
 
-from .catalog import load_catalog
-from .client import SandboxClient
-from .server import Sandbox, SandboxProcess
+from pmcrm.sandbox import Sandbox, SandboxProcess
+from pmcrm.sandbox.catalog import load_catalog
+from pmcrm.sandbox.raw_client import SandboxClient
 
 
 def cpu_seconds(pid: int) -> float:

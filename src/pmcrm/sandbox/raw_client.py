@@ -33,12 +33,13 @@ class SandboxClient:
         self.api_key = api_key
         self.timeout = timeout
         self._connection: http.client.HTTPConnection | None = None
+        self.connections_opened = 0  # stays 1 over any number of GETs while the server keeps it alive
 
     def get(self, path: str, **params) -> Reply:
         """GET ``path`` with ``api_key`` (unless given as None) and the other params."""
         params = {"api_key": self.api_key, **params}
         query = urlencode({k: v for k, v in params.items() if v is not None})
-        connection = self._connection or http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        connection = self._connection or self._open()
         self._connection = None
         connection.request("GET", f"{path}?{query}" if query else path)
         response = connection.getresponse()
@@ -52,6 +53,10 @@ class SandboxClient:
         else:
             self._connection = connection
         return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
+
+    def _open(self) -> http.client.HTTPConnection:
+        self.connections_opened += 1
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
 
     def page(self, path: str, page: int = 1, limit: int | None = None, **params) -> dict:
         """One list page's ``response`` object (fails on an error envelope)."""

@@ -13,12 +13,9 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-import orjson
 
-if TYPE_CHECKING:
-    from .options import SandboxOptions
 
 RATE_LIMIT_WINDOWS = ("bucket", "sliding")
 RATE_LIMIT_BODIES = ("json", "string")
@@ -70,18 +67,3 @@ class SlidingWindow:
             passed.append(now)
             return None
         return max(1, math.ceil(round(passed[0] + 1.0 - now, 6)))  # round: float noise must not add a second
-
-
-def make_limiter(options: SandboxOptions) -> TokenBucket | SlidingWindow:
-    kind = SlidingWindow if options.rate_limit_window == "sliding" else TokenBucket
-    return kind(options.rate_limit)
-
-
-def refusal(options: SandboxOptions, wait: int) -> tuple[int, bytes, dict[str, str]]:
-    """The refusal's status, body and headers, in the configured style."""
-    if options.rate_limit_body == "string":
-        body = orjson.dumps({"error": RATE_LIMIT_MESSAGE})
-    else:
-        body = orjson.dumps({"message": "Too Many Requests", "retry_after": wait})
-    headers = {"Retry-After": str(wait)} if options.retry_after else {}
-    return options.rate_limit_status, body, headers

@@ -7,7 +7,9 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
-from pmcrm.pipeline import DEFAULT_DATASET, SyncRequest, run_sync
+from pmcrm.cli.output import console, finish
+from pmcrm.destinations import DEFAULT_DATASET, Target
+from pmcrm.pipeline import SyncRequest, run_sync
 
 DEMO_FILE = "pmcrm_demo.duckdb"
 
@@ -50,8 +52,7 @@ def demo_command(rows: int, duckdb_file: str, seed: int) -> None:
     Example:
       pmcrm demo --rows 1000
     """
-    from pmcrm.cli import _finish, console
-    from pmcrm.sandbox import Sandbox, SandboxOptions
+    from pmcrm.sandbox import Sandbox, SandboxOptions  # aiohttp loads only for the demo
 
     with Sandbox(SandboxOptions(rows=rows, seed=seed)) as sandbox:
         console.print(f"sandbox API on {sandbox.base_url} ({rows} rows per resource)")
@@ -59,10 +60,10 @@ def demo_command(rows: int, duckdb_file: str, seed: int) -> None:
             SyncRequest(
                 base_url=sandbox.base_url,
                 api_key=sandbox.api_key,
-                duckdb_file=duckdb_file,
+                target=Target(duckdb_file=duckdb_file),
                 pipeline_name="pmcrm_demo",
             )
         )
-    _finish(result)
+    finish(result)
     console.print(f"\nloaded into {duckdb_file}, dataset '{DEFAULT_DATASET}'. Try:")
     print_example_queries(duckdb_file, DEFAULT_DATASET, console)

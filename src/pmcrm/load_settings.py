@@ -1,0 +1,49 @@
+"""How dlt and DuckDB are set to load fast without holding a table in memory. Changes
+only how, never what, is loaded.
+
+Measured with the benchmark's jobs at 36 resources x 20,000 rows into DuckDB, one setting
+at a time, when each was added (benchmarks/README.md has the latest end-to-end run):
+- dlt buffers up to 5,000 rows per table before writing them; pmcrm already hands it
+  batches of a few MB (convert.TableBatcher), so the buffer only held memory.
+- dlt sets DuckDB's `checkpoint_threshold` to 1 GB: every loaded row stayed in memory
+  until the end of the load (~0.9 GB peak). A small threshold writes as it goes.
+- dlt's 20 parallel load jobs each hold DuckDB buffers; 2 are as fast on 2 cores with
+  less memory.
+- One load file per table held a whole table: DuckDB's commit of a 40,000-row table
+  needed more than its memory limit. Files of LOAD_FILE_ROWS rows keep each commit small.
+A value the user set in dlt's config or environment always wins over these.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import dlt
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+# DuckDB writes loaded data to the file every this many MB of WAL instead of holding it.
+DUCKDB_CHECKPOINT = "SET checkpoint_threshold = '32MB'"
+DUCKDB_MEMORY = "SET memory_limit = '64MB'"
+# Rows per load file. Each file is loaded (and committed) on its own, so a load's memory
+# does not grow with a table's rows: at 40,000 rows a table loaded as one file failed to
+# commit within DuckDB's memory limit ("could not allocate block").
+LOAD_FILE_ROWS = 10_000
+# dlt config key -> value, for every destination; DUCKDB_DLT_SETTINGS for DuckDB only.
+DLT_SETTINGS: dict[str, Any] = {"data_writer.buffer_max_items": 1, "data_writer.file_max_items": LOAD_FILE_ROWS}
+DUCKDB_DLT_SETTINGS: dict[str, Any] = {"load.workers": 2}
+
+
+def duckdb_credentials(path: str) -> DuckDbCredentials:
+    return DuckDbCredentials(path, statements=[DUCKDB_CHECKPOINT, DUCKDB_MEMORY])
+
+
+@contextmanager
+def dlt_settings(duckdb: bool) -> Iterator[None]:
+    """The settings above for the duration of one run, except those the user configured."""
+    wanted = dict(DLT_SETTINGS)
+    if duckdb:
+        wanted.update(DUCKDB_DLT_SETTINGS)
+    unset = {key: value for key, value in wanted.items() if dlt.config.get(key) is None}
+    with dlt.config.values(unset):
+        yield
