@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## sandbox API -> pmcrm_demo.duckdb -> summary
 	$(BIN)/pmcrm demo
 
-test: $(STAMP)  ## the whole suite, as CI runs it
+test: $(STAMP)  ## the whole suite, as CI runs it: two workers, one test file per worker at a time
 	bash scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)  ## performance benchmarks (not part of the tests), with a profile of scenario 1
 	$(BIN)/pip install -q -e '.[bench]'

@@ -25,6 +25,17 @@ def report_line(request):
     return request.config.stash.setdefault(RELIABILITY_LINES, []).append
 
 
+def pytest_sessionfinish(session):
+    """Under pytest-xdist (`make test` runs two workers) each worker hands its lines over."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["reliability"] = session.config.stash.get(RELIABILITY_LINES, [])
+
+
+def pytest_testnodedown(node, error):
+    lines = getattr(node, "workeroutput", {}).get("reliability", [])
+    node.config.stash.setdefault(RELIABILITY_LINES, []).extend(lines)
+
+
 def pytest_terminal_summary(terminalreporter, config):
     lines = config.stash.get(RELIABILITY_LINES, [])
     if lines:

@@ -43,12 +43,15 @@ def test_version_is_printed():
 
 
 def test_resources_lists_all_36_with_path_disposition_and_sync_mode():
-    result = CliRunner().invoke(main, ["resources"], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(main, ["resources"])  # not a terminal: nothing may be cut
     assert result.exit_code == 0
     for spec in RESOURCES:
         assert spec.name in result.output and spec.path in result.output
     assert "merge on id" in result.output and "replace" in result.output
     assert "incremental (updated_date)" in result.output and "full" in result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 37 and all(line.count("\t") == 5 for line in lines)
+    assert "tasks\t/v1/task/tasks/list\t100\tmerge on id\tincremental (updated_date)\t62" in lines
 
 
 def test_sync_reads_the_key_from_the_environment_and_prints_a_summary(sandbox):

@@ -17,16 +17,21 @@ def resources_command() -> None:
     Example:
       pmcrm resources
     """
+    rows = [
+        (spec.name, spec.path, str(spec.page_size),
+         f"merge on {spec.primary_key}" if spec.primary_key else spec.write_disposition,
+         f"incremental ({spec.cursor})" if spec.cursor else "full", str(len(spec.columns())))
+        for spec in RESOURCES
+    ]
+    header = ("resource / table", "path", "page", "write", "sync", "columns")
+    if not console.is_terminal:  # piped: whole values, one tab-separated line each
+        click.echo("\t".join(header))
+        for row in rows:
+            click.echo("\t".join(row))
+        return
     table = Table(title=f"{len(RESOURCES)} resources")
-    for column in ("resource / table", "path", "page", "write", "sync", "columns"):
+    for column in header:
         table.add_column(column)
-    for spec in RESOURCES:
-        table.add_row(
-            spec.name,
-            spec.path,
-            str(spec.page_size),
-            f"merge on {spec.primary_key}" if spec.primary_key else spec.write_disposition,
-            f"incremental ({spec.cursor})" if spec.cursor else "full",
-            str(len(spec.columns())),
-        )
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
