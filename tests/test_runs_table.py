@@ -62,7 +62,7 @@ def test_a_failed_run_records_its_failure_and_loads_none_of_the_rows_it_read(san
     (row,) = runs(tmp_path)
     assert row["status"] == "failed" and row["exit_code"] == 1 and row["run_id"] == result.run_id
     assert "API error 31" in row["error"] and "tasks" in row["error"]
-    assert json.loads(row["tables"]) == {"tasks": {"rows_read": 100, "rows_written": 0, "deleted": 0}}
+    assert json.loads(row["tables"]) == {"tasks": {"rows_read": 100, "rows_written": 0, "deleted": 0, "mode": "incremental"}}
     assert row["rows_written"] == 0
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import dlt
 from dlt.common.destination import Destination
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.destination.exceptions import UnknownDestinationModule
 
 from pmcrm.errors import SettingsError
@@ -29,6 +30,10 @@ TABLE_FORMATS = ("parquet", "delta")  # filesystem: plain parquet files, or Delt
 DESTINATION_NAMES = ("duckdb", "postgres", "filesystem", "bigquery", "snowflake", "redshift", "databricks",
                      "mssql", "synapse", "fabric", "athena", "clickhouse", "motherduck", "ducklake", "dremio",
                      "sqlalchemy", "lancedb", "qdrant", "weaviate")
+# What a credentials value looks like, for the message when it is missing.
+EXAMPLE_CREDENTIALS = {"postgres": "postgresql://user:password@host:5432/database",
+                       "mssql": "mssql://user:password@host:1433/database",
+                       "snowflake": "snowflake://user:password@account/database"}
 # Snapshot (replace) tables go to the staging dataset first and are swapped in by one
 # transaction. dlt's default, truncate-and-insert, empties them when the load starts, so a
 # load that failed later left `pipeline` and `st_projects_users` empty.
@@ -74,6 +79,15 @@ class Target:
         if ATOMIC_REPLACE in destination.capabilities().supported_replace_strategies:
             destination = Destination.from_reference(self.destination, replace_strategy=ATOMIC_REPLACE)
         return destination
+
+    def describe(self) -> str:
+        """Where the data goes, in words, for the summary."""
+        if self.destination == "duckdb":
+            return f"DuckDB file {os.path.abspath(self.duckdb_file)}, dataset {self.dataset}"
+        if self.destination == "filesystem":
+            url = self.bucket_url or DEFAULT_BUCKET_URL
+            return f"{self.table_format} files under {url if '://' in url else os.path.abspath(url)}/{self.dataset}"
+        return f"{self.destination}, dataset {self.dataset}"
 
     def traits(self, destination: Any | None = None) -> "DestinationTraits":
         destination = destination if destination is not None else self.make()
@@ -122,3 +136,21 @@ def _file_format(destination: Any) -> str | None:
         return "insert_values"
     formats = destination.capabilities().supported_loader_file_formats
     return next((f for f in _PREFERRED_FORMATS if f in formats), None)
+
+
+def require_credentials(pipeline: Any, target: Target) -> None:
+    """Resolve the destination's configuration now, before any request: missing
+    credentials are a settings error (exit 2) that says where they go, not a failure after
+    the whole read. Builds the client without connecting."""
+    if target.destination == "duckdb":
+        return
+    try:
+        pipeline.destination_client()
+    except ConfigFieldMissingException as exc:
+        name = target.destination
+        example = EXAMPLE_CREDENTIALS.get(name, "...")
+        raise SettingsError(
+            f"--destination {name} has no credentials ({', '.join(exc.fields)} missing): set "
+            f"DESTINATION__{name.upper()}__CREDENTIALS={example} or [destination.{name}.credentials] "
+            "in .dlt/secrets.toml"
+        ) from None

@@ -117,6 +117,15 @@ class DatasetNotFound(PmcrmError):
     exit_code = 2
 
 
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report a Ctrl-C
+
+
+class RunInterrupted(PmcrmError):
+    """Ctrl-C (or SIGINT): the message says what of the run reached the destination."""
+
+    exit_code = INTERRUPTED_EXIT_CODE
+
+
 class SyncFailedError(PmcrmError):
     """A sync that did not load every selected resource completely (`SyncResult.raise_for_failure`).
     `result` is the run's whole `SyncResult`; the exit code is the run's."""

@@ -19,12 +19,14 @@ import dlt
 from dlt.destinations.exceptions import DatabaseException
 from dlt.extract.exceptions import PipeException
 from dlt.load.exceptions import LoadClientJobException
+from dlt.common.pipeline import NormalizeInfo
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pmcrm.client import URL_SHAPE_CODES, HttpSettings
+from pmcrm.declarations import RESOURCES_BY_NAME
 from pmcrm.deletions import DeletionMode, apply_deletions
-from pmcrm.destinations import DestinationTraits, Target
-from pmcrm.errors import NothingReadableError, PmcrmError
+from pmcrm.destinations import DestinationTraits, Target, require_credentials
+from pmcrm.errors import NothingReadableError, PmcrmError, RunInterrupted, SettingsError
 from pmcrm.findings import RunFindings
 from pmcrm.first_loads import append_first_loads, without_tables
 from pmcrm.load_settings import dlt_settings
@@ -33,10 +35,15 @@ from pmcrm.memory import lean_allocators
 from pmcrm.progress import NO_PROGRESS, Progress
 from pmcrm.redact import redact, register_secret
 from pmcrm.runs import SyncResult, record_run, runs_row
-from pmcrm.source import ReadOptions, RunRecord, pmcrm_source
+from pmcrm.source import ReadOptions, RunRecord, pmcrm_source, select_resources
+from pmcrm.resource_state import ResourceState, resource_states, start_date_note
+from pmcrm.urls import candidate_locations
 from pmcrm.views import drop_views, install_views
 
 DEFAULT_PIPELINE = "pmcrm"
+# Shorter than this is a typo or a placeholder, not an API key. It also keeps masking
+# (pmcrm.redact) from eating ordinary words: a 1-letter "key" would mask every 'x'.
+MIN_KEY_LENGTH = 8
 # The typed parts of a SyncRequest, by the field that holds each.
 REQUEST_PARTS = {"read": ReadOptions, "http": HttpSettings, "target": Target}
 
@@ -140,10 +147,10 @@ def run_sync(request: SyncRequest) -> SyncResult:
     destination whether it succeeded or failed. Raises `LockHeldError` (exit code 3) at
     once if another run of the same pipeline holds the lock, and `SettingsError` (2) for
     settings that cannot work, before any request; any other failure is in the result."""
-    register_secret(request.api_key)
-    request.target.check()
+    check_settings(request)
     destination = request.target.make()
     traits = request.target.traits(destination)
+    require_credentials(make_pipeline(request, destination), request.target)
     lean_allocators()
     with pipeline_lock(request.pipeline_name, request.pipelines_dir):
         started_at = datetime.now(timezone.utc)
@@ -151,7 +158,7 @@ def run_sync(request: SyncRequest) -> SyncResult:
         result.run_id, result.started_at = uuid.uuid4().hex, started_at
         result.finished_at = datetime.now(timezone.utc)
         result.pipeline_name, result.destination = request.pipeline_name, request.target.destination
-        result.dataset = request.target.dataset
+        result.dataset, result.location = request.target.dataset, request.target.describe()
         runs_pipeline = dlt.pipeline(
             pipeline_name=f"{request.pipeline_name}_runs",
             destination=request.target.make(),
@@ -162,6 +169,33 @@ def run_sync(request: SyncRequest) -> SyncResult:
         if note:
             result.notes.append(note)
     return result
+
+
+def read_state(request: SyncRequest) -> list[ResourceState]:
+    """Per selected resource: how it is written, its cursor, its last complete read and the
+    rows its table holds - as the destination has them (state is restored from there first,
+    as a sync would), under the pipeline's lock."""
+    request.target.check()
+    destination = request.target.make()
+    traits = request.target.traits(destination)
+    names = [spec.name for spec in select_resources(request.resources)]
+    with pipeline_lock(request.pipeline_name, request.pipelines_dir):
+        pipeline = make_pipeline(request, destination)
+        pipeline.sync_destination()
+        return resource_states(pipeline, traits, read_modes(names, request.read, traits), names)
+
+
+def check_settings(request: SyncRequest) -> None:
+    """Every setting that can be judged without a request, judged now: a mistake is one
+    SettingsError (exit 2) that says how to fix it, before the lock and before any request."""
+    register_secret(request.api_key)
+    if len(request.api_key.strip()) < MIN_KEY_LENGTH:
+        raise SettingsError(f"the API key is only {len(request.api_key.strip())} character(s) long: that is not a key "
+                            f"(expected at least {MIN_KEY_LENGTH}); pass the whole key with --api-key or PMCRM_API_KEY")
+    candidate_locations(request.base_url, request.path_prefix)
+    request.read.parsed()
+    select_resources(request.resources)
+    request.target.check()
 
 
 def _sync(request: SyncRequest, destination, traits: DestinationTraits) -> SyncResult:
@@ -190,9 +224,18 @@ def _sync(request: SyncRequest, destination, traits: DestinationTraits) -> SyncR
         first_loads = append_first_loads(pipeline, source, request.full_refresh) if traits.sql else set()
         if request.full_refresh and traits.sql:
             drop_views(pipeline)  # PostgreSQL refuses to drop tables that views read
-        with dlt_settings(traits.duckdb):
-            pipeline.run(source, refresh="drop_resources" if request.full_refresh else None, **traits.run_kwargs())
-        written = rows_written(pipeline, source.resources.keys())
+        if pipeline.config.restore_from_destination:
+            pipeline.sync_destination()  # the cursors of the last good load, as `run` does
+        note = start_date_note(pipeline, list(source.resources.keys()), read)
+        if note:
+            notes.append(note)
+        steps = StepTracker(record.progress)
+        try:
+            with dlt_settings(traits.duckdb):
+                normalized = run_steps(pipeline, source, request.full_refresh, traits, steps)
+        except KeyboardInterrupt:
+            raise interrupted(pipeline, steps.current) from None
+        written = rows_written(normalized, source.resources.keys())
         deleted: dict[str, int] = {}
         if traits.marks_deletions:
             deleted = apply_deletions(pipeline, without_tables(record.ledger, first_loads), request.deletions,
@@ -214,6 +257,7 @@ def _sync(request: SyncRequest, destination, traits: DestinationTraits) -> SyncR
             exit_code=cause.exit_code if cause else 1,
             notes=findings.notes(),
             unavailable=_reasons(findings),
+            modes=read_modes(list(source.resources.keys()), read, traits),
         )
     selected = list(source.resources.keys())
     failure = unavailable_failure(findings, selected, request.resources, request.strict)
@@ -228,7 +272,21 @@ def _sync(request: SyncRequest, destination, traits: DestinationTraits) -> SyncR
         error=failure.args[0] if failure else None,
         exit_code=failure.exit_code if failure else 0,
         unavailable=_reasons(findings),
+        modes=read_modes(selected, read, traits),
     )
+
+
+def read_modes(tables: list[str], read: ReadOptions, traits: DestinationTraits) -> dict[str, str]:
+    """How each table was written, for the summary: `incremental` (only rows changed since
+    the cursor), `full` (every row read and merged again) or `snapshot` (replaced)."""
+    modes = {}
+    for name in tables:
+        spec = RESOURCES_BY_NAME[name]
+        if traits.plain_files or spec.write_disposition == "replace":
+            modes[name] = "snapshot"
+        else:
+            modes[name] = "incremental" if read.incremental and spec.cursor else "full"
+    return modes
 
 
 def _reasons(findings: RunFindings) -> dict[str, str]:
@@ -281,8 +339,43 @@ def refresh_views(pipeline: dlt.Pipeline, timezone: str, selection: bool = False
     return [f"views not installed until their tables are loaded: {', '.join(sorted(result.skipped))}"]
 
 
-def rows_written(pipeline: dlt.Pipeline, tables) -> dict[str, int]:
-    """Rows this run wrote per table (after incremental filtering), from dlt's trace."""
-    info = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
-    counts = info.row_counts if info else {}
+def rows_written(normalized: NormalizeInfo | None, tables) -> dict[str, int]:
+    """Rows this run wrote per table (after incremental filtering)."""
+    counts = normalized.row_counts if normalized else {}
     return {table: counts.get(table, 0) for table in tables}
+
+
+class StepTracker:
+    """Which step of the run is under way, passed on to the progress display."""
+
+    def __init__(self, progress: Progress):
+        self.progress, self.current = progress, "starting"
+
+    def enter(self, name: str) -> None:
+        self.current = name
+        self.progress.phase(name)
+
+
+def run_steps(pipeline: dlt.Pipeline, source, full_refresh: bool, traits: DestinationTraits,
+              steps: StepTracker) -> NormalizeInfo:
+    """dlt's `pipeline.run`, one step at a time (as `run` does them: pending packages were
+    finished and state restored before), so that the progress display can show each step
+    and an interrupt knows which one it struck (`interrupted`)."""
+    steps.enter("reading")
+    pipeline.extract(source, refresh="drop_resources" if full_refresh else None,
+                     loader_file_format=traits.file_format, **traits.run_options)
+    steps.enter("normalizing")
+    normalized = pipeline.normalize()
+    steps.enter("loading")
+    pipeline.load()
+    return normalized
+
+
+def interrupted(pipeline: dlt.Pipeline, step: str) -> RunInterrupted:
+    """Ctrl-C: before the load, the run's extracted data and state are discarded (nothing of
+    it reached the destination); during the load, the package stays, and the next run
+    finishes loading it before it reads anything (finish_pending_packages)."""
+    if step != "loading":
+        discard_failed_run(pipeline)
+        return RunInterrupted(f"interrupted while {step}; nothing of this run was loaded")
+    return RunInterrupted("interrupted while loading; the next run finishes this run's load before it reads anything")

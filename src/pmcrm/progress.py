@@ -42,6 +42,9 @@ class Progress(Protocol):
 
     def finished(self, resource: str) -> None: ...
 
+    def phase(self, name: str) -> None:
+        """The run moved on to `name`: reading, normalizing or loading."""
+
 
 class _NoProgress:
     def total(self, resource: str, rows: int | None, page_size: int) -> None:
@@ -51,6 +54,9 @@ class _NoProgress:
         pass
 
     def finished(self, resource: str) -> None:
+        pass
+
+    def phase(self, name: str) -> None:
         pass
 
 
@@ -103,6 +109,9 @@ class TallyProgress:
     def finished(self, resource: str) -> None:
         with self._lock:
             self._show(resource, self._tally(resource), done=True)
+
+    def phase(self, name: str) -> None:
+        pass
 
     def _show(self, resource: str, tally: ResourceTally, done: bool) -> None:
         """Called under the lock after every change."""

@@ -9,6 +9,7 @@ at debug level).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from urllib.parse import quote, quote_plus
 
@@ -22,15 +23,31 @@ def register_secret(secret: str | None) -> None:
     mask it in log records from then on - also for library use, without the CLI."""
     if not secret:
         return
+    global _pattern
     with _lock:
         _secrets.update({secret, quote(secret, safe=""), quote(secret), quote_plus(secret)})
+        _pattern = _compile(_secrets)
     install_log_redaction()
 
 
+# A secret is masked where it stands as a value (in a query string, a URL, a header, a
+# JSON value, a sentence): not where it is only part of a longer run of URL characters.
+# Why: masking every occurrence damaged ordinary text around a short key
+# ("Ma*** retries e***ceeded" for the key 'x'); pmcrm also refuses keys that short.
+_VALUE_EDGE = r"A-Za-z0-9_%-"
+_pattern: re.Pattern | None = None
+
+
 def redact(text: str) -> str:
-    for secret in sorted(_secrets, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
+    pattern = _pattern
+    return pattern.sub(MASK, text) if pattern is not None else text
+
+
+def _compile(secrets: set[str]) -> re.Pattern | None:
+    if not secrets:
+        return None
+    alternatives = "|".join(re.escape(secret) for secret in sorted(secrets, key=len, reverse=True))
+    return re.compile(f"(?<![{_VALUE_EDGE}])(?:{alternatives})(?![{_VALUE_EDGE}])")
 
 
 class RedactingFilter(logging.Filter):

@@ -43,6 +43,8 @@ class SyncResult:
     pipeline_name: str = ""
     destination: str = ""
     dataset: str = ""
+    location: str = ""  # where the data went, in words (Target.describe)
+    modes: dict[str, str] = field(default_factory=dict)  # table -> incremental | full | snapshot
 
     def raise_for_failure(self) -> "SyncResult":
         if not self.ok:
@@ -85,6 +87,7 @@ def run_summary(result: SyncResult) -> dict[str, Any]:
             "rows_read": result.rows.get(name, 0),
             "rows_written": result.written.get(name, 0),
             "deleted": result.deleted.get(name, 0),
+            "mode": result.modes.get(name),
         }
         for name in names
     }
@@ -93,6 +96,7 @@ def run_summary(result: SyncResult) -> dict[str, Any]:
         "pipeline_name": result.pipeline_name,
         "destination": result.destination,
         "dataset": result.dataset,
+        "location": result.location,
         "status": "success" if result.ok else "failed",
         "exit_code": result.exit_code,
         "started_at": result.started_at.isoformat() if result.started_at else None,

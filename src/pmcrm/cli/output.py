@@ -13,6 +13,12 @@ from rich.table import Table
 from pmcrm.runs import SyncResult
 
 console = Console()
+# What each table's mode means for "rows written" (pmcrm.pipeline.read_modes).
+MODES = {
+    "incremental": "only rows updated since the last run (minus a 5-minute overlap) are written",
+    "full": "no update time: every row is read and merged again, unchanged rows too",
+    "snapshot": "the table is replaced by the rows read",
+}
 err_console = Console(stderr=True)
 
 
@@ -25,13 +31,19 @@ def fail(message: str, exit_code: int) -> NoReturn:
 def print_summary(result: SyncResult, out: Console = console) -> None:
     table = Table(title="pmcrm sync", show_footer=True)
     table.add_column("table", footer="total")
+    table.add_column("mode")
     table.add_column("rows read", justify="right", footer=str(sum(result.rows.values())))
     table.add_column("rows written", justify="right", footer=str(sum(result.written.values())))
     table.add_column("deleted", justify="right", footer=str(sum(result.deleted.values())))
     for name in sorted(set(result.rows) | set(result.written)):
-        table.add_row(name, str(result.rows.get(name, 0)), str(result.written.get(name, 0)),
+        table.add_row(name, result.modes.get(name, "-"), str(result.rows.get(name, 0)), str(result.written.get(name, 0)),
                       str(result.deleted.get(name, 0) or ""))
     out.print(table)
+    if result.location:
+        out.print(f"into {escape(result.location)}", highlight=False)
+    used = set(result.modes.values())
+    for mode in (m for m in MODES if m in used):
+        out.print(f"[dim]{mode}: {MODES[mode]}[/]", highlight=False)
     retries = ", ".join(f"{reason}: {n}" for reason, n in sorted(result.stats.retries.items()))
     out.print(
         f"requests: {result.stats.requests}   retries: {result.stats.total_retries}"

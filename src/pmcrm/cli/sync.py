@@ -20,10 +20,9 @@ from pmcrm.client import DEFAULT_CONCURRENCY
 from pmcrm.declarations import RESOURCES
 from pmcrm.deletions import DELETION_MODES
 from pmcrm.destinations import DEFAULT_BUCKET_URL, DEFAULT_DATASET, DEFAULT_DUCKDB_FILE, TABLE_FORMATS
-from pmcrm.errors import LOCKED_EXIT_CODE, PmcrmError
+from pmcrm.errors import INTERRUPTED_EXIT_CODE, LOCKED_EXIT_CODE, PmcrmError, RunInterrupted
 from pmcrm.pipeline import DEFAULT_PIPELINE, SyncRequest, run_sync
 from pmcrm.progress import LineProgress, LiveProgress
-from pmcrm.redact import redact
 from pmcrm.settings import resolve_api_key, resolve_base_url
 
 def split_list(value: str | None) -> list[str] | None:
@@ -98,11 +97,12 @@ def sync_command(quiet: bool, as_json: bool, **flags: Any) -> None:
         with _progress_display(quiet, len(request.resources or RESOURCES)) as progress:
             request.progress = progress
             result = run_sync(request)
-    except PmcrmError as exc:
+    except (PmcrmError, KeyboardInterrupt, Exception) as exc:  # noqa: BLE001 - every failure is one line (and JSON)
+        error = as_pmcrm_error(exc)
         if as_json:
-            status = "locked" if exc.exit_code == LOCKED_EXIT_CODE else "failed"
-            click.echo(json.dumps({"status": status, "exit_code": exc.exit_code, "error": redact(str(exc))}))
-        fail(str(exc), exc.exit_code)
+            status = {LOCKED_EXIT_CODE: "locked", INTERRUPTED_EXIT_CODE: "interrupted"}.get(error.exit_code, "failed")
+            click.echo(json.dumps({"status": status, "exit_code": error.exit_code, "error": str(error)}))
+        fail(str(error), error.exit_code)
     if as_json:
         click.echo(json.dumps(result.summary()))
     if as_json or quiet:
@@ -110,6 +110,18 @@ def sync_command(quiet: bool, as_json: bool, **flags: Any) -> None:
             fail(f"sync failed: {result.error}", result.exit_code)
         return
     finish(result)
+
+
+def as_pmcrm_error(exc: BaseException) -> PmcrmError:
+    """Any way a sync command can end badly, as one PmcrmError: its own errors as they are,
+    Ctrl-C as an interruption, anything else (a bug, or a library's surprise) as exit 1
+    with its type and first line - never a traceback on a user's terminal."""
+    if isinstance(exc, PmcrmError):
+        return exc
+    if isinstance(exc, KeyboardInterrupt):
+        return RunInterrupted("interrupted; nothing of this run was loaded")
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return PmcrmError(f"unexpected {type(exc).__name__}: {first_line} (run with --log-level DEBUG for details)")
 
 
 def _progress_display(quiet: bool, resources: int):
