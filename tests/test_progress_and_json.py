@@ -7,12 +7,12 @@ from __future__ import annotations
 import io
 import json
 import math
+import time
 
 from rich.console import Console
 from rich.text import Text
 
 from pmcrm.declarations import RESOURCES_BY_NAME
-from pmcrm.pages import requests_for
 from pmcrm.progress import LiveProgress, TallyProgress
 from tests.helpers import invoke, sync_args
 
@@ -20,19 +20,23 @@ PICKED = ["tasks", "st_projects_users", "invoice_items", "loss_reason", "pipelin
 
 
 class Recorder(TallyProgress):
-    """Keeps what the source reported, and how often each resource finished."""
+    """Keeps what the source reported, how often each resource ended its read, and when
+    each step of the run began."""
 
     def __init__(self) -> None:
         super().__init__()
         self.finishes: dict[str, int] = {}
+        self.steps: dict[str, float] = {}
 
-    def _show(self, resource, tally, done):
-        if done:
-            self.finishes[resource] = self.finishes.get(resource, 0) + 1
+    def finished(self, resource, note=None):
+        self.finishes[resource] = self.finishes.get(resource, 0) + 1
+        super().finished(resource, note)
+
+    def _show_step(self, name):
+        self.steps[name] = time.monotonic()
 
 
-
-def test_the_source_reports_each_resources_total_pages_and_rows_as_they_are_read(sandbox, sync):
+def test_the_source_reports_each_resources_rows_and_planned_pages_and_counts_re_reads_apart(sandbox, sync):
     progress = Recorder()
     result, _ = sync(resources=PICKED, progress=progress)
     assert result.ok, result.error
@@ -43,11 +47,22 @@ def test_the_source_reports_each_resources_total_pages_and_rows_as_they_are_read
         tally = progress.tallies[name]
         assert (tally.total_rows, tally.rows) == (rows, rows)
         planned = max(1, math.ceil(rows / size))  # empty: page 1 only
-        assert tally.total_pages == planned and tally.pages == requests_for(planned)  # re-reads counted
-    assert sum(t.pages for t in progress.tallies.values()) == result.stats.requests
+        assert tally.total_pages == planned and tally.pages == planned, "never more pages than planned"
+        assert tally.rereads == (2 if planned > 1 else 0), "page 1 and the last page, read again"
+    assert sum(t.pages + t.rereads for t in progress.tallies.values()) == result.stats.requests
 
 
-def test_a_terminal_gets_live_bars_and_one_done_line_per_resource_with_its_rate(sandbox, sync):
+def test_a_resource_is_read_before_the_run_moves_on_and_the_steps_are_reported_in_order(sandbox, sync):
+    progress = Recorder()
+    result, _ = sync(resources=PICKED, progress=progress)
+    assert result.ok, result.error
+    assert list(progress.steps) == ["reading", "normalizing", "loading"]
+    assert progress.steps["reading"] < progress.steps["normalizing"] < progress.steps["loading"]
+    for name in PICKED:
+        assert progress.tallies[name].ended < progress.steps["normalizing"], name
+
+
+def test_a_terminal_gets_live_bars_and_one_line_per_resource_read_with_its_rate(sandbox, sync):
     screen = io.StringIO()
     console = Console(file=screen, force_terminal=True, width=140)
     with LiveProgress(console, resources=len(PICKED)) as progress:
@@ -58,20 +73,26 @@ def test_a_terminal_gets_live_bars_and_one_done_line_per_resource_with_its_rate(
     assert "\x1b[" in shown  # drawn with terminal control codes
     shown = Text.from_ansi(shown).plain
     for name in PICKED:
-        pages = requests_for(max(1, math.ceil(len(sandbox.truth(name)) / RESOURCES_BY_NAME[name].page_size)))
-        assert f"done {name}: {len(sandbox.truth(name))} rows, {pages} pages in" in shown
+        planned = max(1, math.ceil(len(sandbox.truth(name)) / RESOURCES_BY_NAME[name].page_size))
+        again = " (+2 re-read)" if planned > 1 else ""
+        assert f"read {name}: {len(sandbox.truth(name))} rows, {planned} pages{again} read in" in shown
     assert "rows/s" in shown
 
 
-def test_without_a_terminal_each_finished_resource_is_one_plain_log_line(sandbox):
+def test_without_a_terminal_each_resource_and_step_is_one_line_stamped_when_it_happened(sandbox):
     result = invoke(*sync_args(sandbox, "--resources", ",".join(PICKED)))
     assert result.exit_code == 0, result.output
 
     lines = result.stderr.splitlines()
-    assert len(lines) == len(PICKED) and "\x1b[" not in result.stderr
+    assert "\x1b[" not in result.stderr
+    assert [line.split(" pmcrm: ")[1] for line in lines[-2:]] == [
+        f"normalizing ({len(PICKED)} resources read)", f"loading ({len(PICKED)} resources read)"]
+    assert len(lines) == len(PICKED) + 2
     for name in PICKED:
         (line,) = [line for line in lines if f" pmcrm: {name}: " in line]
         assert f"{name}: {len(sandbox.truth(name))} rows" in line
+    stamps = [line.split(" ")[0] for line in lines]
+    assert stamps == sorted(stamps), "in the order they happened"
     assert "sync complete" in result.stdout
 
 
@@ -115,3 +136,42 @@ def test_quiet_still_prints_the_error(sandbox):
     result = invoke("sync", "--base-url", sandbox.base_url, "--api-key", "wrong-key-77", "-q", "--resources", "tasks")
     assert result.exit_code == 2
     assert result.stdout == "" and "API error 11" in result.stderr
+
+
+def test_in_a_real_terminal_the_live_display_never_shows_more_pages_than_planned_and_counts_the_queue(tmp_path):
+    """`pmcrm sync` in a pseudo-terminal, against a sandbox with latency: what a user sees."""
+    import os
+    import pty
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pmcrm.sandbox import Sandbox, SandboxOptions
+    from tests.conftest import ROWS_FOR
+
+    with Sandbox(SandboxOptions(seed=3, rows=61, rows_per_resource=ROWS_FOR, latency=0.15)) as api:
+        leader, follower = pty.openpty()
+        pmcrm = Path(sys.executable).with_name("pmcrm")
+        env = dict(os.environ, COLUMNS="150", LINES="30", TERM="xterm-256color")
+        child = subprocess.Popen([str(pmcrm), *sync_args(api, "--concurrency", "4")], cwd=tmp_path, env=env,
+                                 stdin=follower, stdout=follower, stderr=follower, close_fds=True)
+        os.close(follower)
+        screen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            screen += chunk
+        assert child.wait(timeout=120) == 0
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode("utf-8", "replace"))  # every frame drawn
+    shown_pages = [(int(done), int(planned)) for done, planned in re.findall(r"(\d+)/(\d+) pages", text)]
+    assert shown_pages and all(done <= planned for done, planned in shown_pages)
+    queued = [int(n) for n in re.findall(r"reading: \d+ reading(?: \(\d+ without a bar\))?, (\d+) queued", text)]
+    assert queued and max(queued) > 0 and min(queued) == 0, "resources not yet read are counted, down to none"
+    for name in ("tasks", "invoice_items", "loss_reason"):
+        assert re.search(rf"read {name}: \d+ rows, \d+ pages", text), name
+    assert "sync complete" in text

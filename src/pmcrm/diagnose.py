@@ -13,9 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
-from pmcrm.client import ApiClient, HttpSettings, Page
+from pmcrm.client import ApiClient, HttpSettings
 from pmcrm.declarations import RESOURCES_BY_NAME, ResourceSpec
 from pmcrm.errors import AuthError, PmcrmError, UnavailableError
+from pmcrm.pages import served_page_size
 from pmcrm.redact import MASK, redact
 from pmcrm.source import endpoint_tails, select_resources
 
@@ -101,15 +102,6 @@ def _check(client: ApiClient, spec: ResourceSpec) -> ResourceCheck:
     except PmcrmError as exc:
         return ResourceCheck(spec.name, "error", detail=str(exc))
     return ResourceCheck(spec.name, "available", page.total, served_page_size(page, spec.page_size))
-
-
-def served_page_size(page: Page, asked: int) -> int | None:
-    """Rows per page the server serves, if page 1 shows it: a full page, or a page shorter
-    than asked while the total says more rows exist."""
-    served = len(page.items)
-    if served == asked or (page.total is not None and page.total > served > 0):
-        return served
-    return None
 
 
 def _key_accepted(first: ResourceCheck, client: ApiClient) -> bool | None:

@@ -54,6 +54,19 @@ def requests_for(pages: int) -> int:
     return pages + 2 if pages > 1 else pages
 
 
+def served_page_size(first: Page, asked: int) -> int | None:
+    """Rows per page the server serves, as page 1 shows it: a full page is the size asked;
+    a page with fewer (or more) rows than asked while the total says more exist shows the
+    server's own size (a cap, or a page-size parameter it does not read). None when page 1
+    cannot tell (no total, or every row fits on it)."""
+    served = len(first.items)
+    if served == asked:
+        return asked
+    if first.total is None or served == 0 or first.total <= served:
+        return None
+    return served
+
+
 def page_ids(page: Page) -> tuple:
     return tuple(item.get("id") for item in page.items)
 
@@ -376,11 +389,9 @@ class EndpointReader:
             yield self._fetch_in_pool(number)
 
     def _learn_page_size(self, first: Page) -> None:
-        """The server's page size, from page 1: when it holds fewer (or more) rows than
-        asked while the total says more exist, the server chose the size (a cap, or a
-        page-size parameter it does not read) and the pages are planned with it."""
-        served = len(first.items)
-        if first.total is None or served == 0 or served == self.page_size or first.total <= served:
+        """The server's page size, from page 1 (`served_page_size`); the pages are planned with it."""
+        served = served_page_size(first, self.page_size)
+        if served is None or served == self.page_size:
             return
         self.page_size = served
         if self.on_page_size is not None:

@@ -1,12 +1,19 @@
 """Feedback while a sync runs: what the source reports, and how it is shown.
 
 The source calls a `Progress` observer from its extract threads: `total` once page 1 told
-how many rows a resource holds, `advance` per page fetched and per rows read, `finished`
-when the resource's read is complete. Implementations must be thread-safe.
+how many rows a resource holds (and the server's page size), `advance` per page fetched
+(a page fetched again - the consistency check, a settle pass - counts as a re-read, never
+past the planned pages) and per rows read, `finished` the moment a resource's read is
+complete (its rows are then handed to dlt; `note` says why it was skipped, if it was).
+The run reports its steps with `phase`: reading, normalizing, loading. Implementations
+must be thread-safe.
 
-- `LiveProgress`: a rich display on a terminal (rows and pages done of the total, rate,
-  ETA); finished resources scroll above it as one line each.
-- `LineProgress`: one plain, timestamped line per finished resource, for cron and CI logs.
+- `LiveProgress`: a rich display on a terminal: one bar per resource being read (rows
+  and pages of the planned, read rate, ETA), an overall line with how many resources are
+  read, being read and queued, and the run's step; each read resource scrolls above it as
+  one line, at the moment it is read.
+- `LineProgress`: one plain line per read resource and per step, each stamped when it
+  happened, for cron and CI logs.
 - `NO_PROGRESS`: nothing (`--quiet`, `--json` without a terminal, library use).
 """
 
@@ -20,6 +27,7 @@ from datetime import datetime, timezone
 from typing import Protocol, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -34,26 +42,25 @@ from rich.text import Text
 
 
 class Progress(Protocol):
-    """What the source reports while it reads; called from several threads at once."""
+    """What the source and the run report; called from several threads at once."""
 
     def total(self, resource: str, rows: int | None, page_size: int) -> None: ...
 
-    def advance(self, resource: str, pages: int = 0, rows: int = 0) -> None: ...
+    def advance(self, resource: str, pages: int = 0, rows: int = 0, rereads: int = 0) -> None: ...
 
-    def finished(self, resource: str) -> None: ...
+    def finished(self, resource: str, note: str | None = None) -> None: ...
 
-    def phase(self, name: str) -> None:
-        """The run moved on to `name`: reading, normalizing or loading."""
+    def phase(self, name: str) -> None: ...
 
 
 class _NoProgress:
     def total(self, resource: str, rows: int | None, page_size: int) -> None:
         pass
 
-    def advance(self, resource: str, pages: int = 0, rows: int = 0) -> None:
+    def advance(self, resource: str, pages: int = 0, rows: int = 0, rereads: int = 0) -> None:
         pass
 
-    def finished(self, resource: str) -> None:
+    def finished(self, resource: str, note: str | None = None) -> None:
         pass
 
     def phase(self, name: str) -> None:
@@ -65,28 +72,37 @@ NO_PROGRESS: Progress = _NoProgress()
 
 @dataclass
 class ResourceTally:
-    """Rows and pages done of one resource, and since when."""
+    """Rows and pages read of one resource, from its first page to the end of its read."""
 
     rows: int = 0
-    pages: int = 0
+    pages: int = 0  # distinct pages, never more than planned
+    rereads: int = 0  # pages fetched again (consistency check, settle pass)
     total_rows: int | None = None
     total_pages: int | None = None
     started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+    ended_at: datetime | None = None  # wall-clock time of the end of the read
+    note: str | None = None
 
     @property
     def seconds(self) -> float:
-        return time.monotonic() - self.started
+        return (self.ended if self.ended is not None else time.monotonic()) - self.started
 
     def line(self, resource: str) -> str:
+        if self.note:
+            return f"{resource}: {self.note}"
         rate = self.rows / self.seconds if self.seconds > 0 else 0.0
-        return f"{resource}: {self.rows} rows, {self.pages} pages in {self.seconds:.1f} s ({rate:,.0f} rows/s)"
+        again = f" (+{self.rereads} re-read)" if self.rereads else ""
+        return f"{resource}: {self.rows} rows, {self.pages} pages{again} read in {self.seconds:.1f} s ({rate:,.0f} rows/s)"
 
 
 class TallyProgress:
-    """Keeps a tally per resource; subclasses decide what to show. Thread-safe."""
+    """Keeps a tally per resource and the run's step; subclasses decide what to show.
+    Thread-safe: every change and every `_show` happens under one lock."""
 
     def __init__(self) -> None:
         self.tallies: dict[str, ResourceTally] = {}
+        self.step = "starting"
         self._lock = threading.Lock()
 
     def _tally(self, resource: str) -> ResourceTally:
@@ -97,56 +113,79 @@ class TallyProgress:
             tally = self._tally(resource)
             tally.total_rows = rows
             tally.total_pages = max(1, math.ceil(rows / page_size)) if rows is not None else None
-            self._show(resource, tally, done=False)
+            self._show(resource, tally)
 
-    def advance(self, resource: str, pages: int = 0, rows: int = 0) -> None:
+    def advance(self, resource: str, pages: int = 0, rows: int = 0, rereads: int = 0) -> None:
         with self._lock:
             tally = self._tally(resource)
             tally.pages += pages
             tally.rows += rows
-            self._show(resource, tally, done=False)
+            tally.rereads += rereads
+            self._show(resource, tally)
 
-    def finished(self, resource: str) -> None:
+    def finished(self, resource: str, note: str | None = None) -> None:
         with self._lock:
-            self._show(resource, self._tally(resource), done=True)
+            tally = self._tally(resource)
+            tally.ended, tally.ended_at, tally.note = time.monotonic(), datetime.now(timezone.utc), note
+            self._show(resource, tally)
 
     def phase(self, name: str) -> None:
-        pass
+        with self._lock:
+            self.step = name
+            self._show_step(name)
 
-    def _show(self, resource: str, tally: ResourceTally, done: bool) -> None:
-        """Called under the lock after every change."""
+    @property
+    def read(self) -> int:
+        return sum(1 for tally in self.tallies.values() if tally.ended is not None)
+
+    def _show(self, resource: str, tally: ResourceTally) -> None:
+        """Called under the lock after every change of one resource."""
+
+    def _show_step(self, name: str) -> None:
+        """Called under the lock when the run moves on to another step."""
 
 
 class LineProgress(TallyProgress):
-    """One timestamped line per finished resource: readable in a cron mail or CI log."""
+    """One line per read resource and per step, stamped when it happened: readable in a
+    cron mail or a CI log."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__()
         self.stream = stream
+        self._written: set[str] = set()
 
-    def _show(self, resource: str, tally: ResourceTally, done: bool) -> None:
-        if done:
-            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            self.stream.write(f"{stamp} pmcrm: {tally.line(resource)}\n")
-            self.stream.flush()
+    def _show(self, resource: str, tally: ResourceTally) -> None:
+        if tally.ended_at is not None and resource not in self._written:
+            self._written.add(resource)
+            self._write(tally.ended_at, tally.line(resource))
+
+    def _show_step(self, name: str) -> None:
+        if name != "reading":  # reading starts at once; its end is each resource's line
+            self._write(datetime.now(timezone.utc), f"{name} ({self.read} resources read)")
+
+    def _write(self, moment: datetime, text: str) -> None:
+        self.stream.write(f"{moment.strftime('%Y-%m-%dT%H:%M:%SZ')} pmcrm: {text}\n")
+        self.stream.flush()
 
 
 class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
+        speed = task.speed
         shown = speed and task.fields.get("unit") == "rows"
         return Text(f"{speed:,.0f} rows/s" if shown else "", style="progress.data.speed")
 
 
 class LiveProgress(TallyProgress):
-    """A rich display on stderr: one bar per resource being read, an overall bar on top.
+    """A rich display on stderr: one bar per resource being read, an overall line on top
+    (read / reading / queued of all, and the run's step).
 
     Use as a context manager around the sync; `resources` is how many will be read. At
     most `max_bars` resources have a bar at once (a live area taller than the terminal
-    garbles it); the others wait hidden and show up as bars finish."""
+    garbles it); the others being read are counted on the overall line until a bar frees."""
 
     def __init__(self, console: Console, resources: int, max_bars: int | None = None) -> None:
         super().__init__()
+        self.resources = resources
         self.max_bars = max_bars or max(1, min(12, console.height - 4))
         self.display = RichProgress(
             TextColumn("{task.description:<28}"),
@@ -159,8 +198,9 @@ class LiveProgress(TallyProgress):
             console=console,
             transient=True,
         )
-        self._overall = self.display.add_task("all resources", total=resources, unit="done", pages="")
+        self._overall = self.display.add_task("", total=resources, unit="read", pages="")
         self._tasks: dict[str, TaskID] = {}
+        self._describe_overall()
 
     def __enter__(self) -> "LiveProgress":
         self.display.start()
@@ -169,23 +209,37 @@ class LiveProgress(TallyProgress):
     def __exit__(self, *exc: object) -> None:
         self.display.stop()
 
-    def _show(self, resource: str, tally: ResourceTally, done: bool) -> None:
+    def _show(self, resource: str, tally: ResourceTally) -> None:
         task = self._tasks.get(resource)
-        if done:
+        if tally.ended is not None:
             if task is not None:
                 self.display.remove_task(task)
+                del self._tasks[resource]
                 self._show_waiting_bar()
-            self.display.advance(self._overall)
-            self.display.console.print(f"[green]done[/] {tally.line(resource)}", highlight=False)
-            return
-        pages = f"{tally.pages}/{tally.total_pages if tally.total_pages is not None else '?'} pages"
-        if task is None:
-            self._tasks[resource] = self.display.add_task(
-                resource, total=tally.total_rows, completed=tally.rows, unit="rows", pages=pages,
-                visible=self._bars_shown() < self.max_bars,
-            )
+            self.display.update(self._overall, completed=self.read)
+            mark = "[yellow]skipped[/]" if tally.note else "[green]read[/]"
+            self.display.console.print(f"{mark} {escape(tally.line(resource))}", highlight=False)
         else:
-            self.display.update(task, total=tally.total_rows, completed=tally.rows, pages=pages)
+            planned = tally.total_pages if tally.total_pages is not None else "?"
+            pages = f"{tally.pages}/{planned} pages" + (f" +{tally.rereads} re-read" if tally.rereads else "")
+            if task is None:
+                self._tasks[resource] = self.display.add_task(
+                    resource, total=tally.total_rows, completed=tally.rows, unit="rows", pages=pages,
+                    visible=self._bars_shown() < self.max_bars,
+                )
+            else:
+                self.display.update(task, total=tally.total_rows, completed=tally.rows, pages=pages)
+        self._describe_overall()
+
+    def _show_step(self, name: str) -> None:
+        self._describe_overall()
+
+    def _describe_overall(self) -> None:
+        reading = len(self._tasks)
+        hidden = reading - self._bars_shown()
+        queued = max(0, self.resources - self.read - reading)
+        more = f" ({hidden} without a bar)" if hidden else ""
+        self.display.update(self._overall, description=f"{self.step}: {reading} reading{more}, {queued} queued")
 
     def _bars_shown(self) -> int:
         return sum(1 for task in self.display.tasks if task.visible and task.id != self._overall)

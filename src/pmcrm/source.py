@@ -8,6 +8,7 @@ dlt source (`[sources.pmcrm] base_url = ...`, `SOURCES__PMCRM__API_KEY`, ...).
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,7 +34,7 @@ from pmcrm.incremental import (
     to_api_time,
 )
 from pmcrm.memory import release_free_memory
-from pmcrm.pages import EndpointReader, PageBudget, SeenKeys, row_key
+from pmcrm.pages import EndpointReader, PageBudget, SeenKeys, row_key, served_page_size
 from pmcrm.progress import NO_PROGRESS, Progress
 
 SOURCE_NAME = "pmcrm"
@@ -120,6 +121,8 @@ class _ResourceRun:
         self.ledger, self.progress, self.findings = record.ledger, record.progress, record.findings
         self.budget = budget
         self.converter = PageConverter(spec, not plan.options.keep_api_names, self.timezone)
+        self._fetched: set[int] = set()  # page numbers fetched in this run (re-reads are counted apart)
+        self._fetched_lock = threading.Lock()
 
     def tables(self, since: datetime | None, last_reads: dict) -> Iterator[pa.Table]:
         """Typed tables of the resource's rows. A resource the key cannot read (its first
@@ -134,8 +137,9 @@ class _ResourceRun:
                 raise
             self.findings.resource_unavailable(exc, last_reads.get(self.spec.name))
             keep_table_as_it_is()
-            self.progress.finished(self.spec.name)
+            self.progress.finished(self.spec.name, note=f"skipped: {exc.reason}")
             return
+        self.progress.finished(self.spec.name)  # read; what is left is handing rows to dlt
         self._count_bad(batcher.flush())
         if batcher.ready:
             yield batcher.take()
@@ -147,7 +151,6 @@ class _ResourceRun:
             if self.spec.write_disposition == "merge" and self.plan.track_deletions:
                 # The reader's keys are the ids of every row it yielded (merge rows have ids).
                 self.ledger.record_complete(self.spec.name, complete.values())
-        self.progress.finished(self.spec.name)
         release_free_memory()
 
     def _read(self, since: datetime | None, batcher: TableBatcher) -> Generator[pa.Table, None, SeenKeys | None]:
@@ -209,11 +212,16 @@ class _ResourceRun:
             self.client.stats.add("bad_values", f"{bad.resource}.{bad.column}")
 
     def _fetch(self, number: int, params: dict) -> Page:
-        """One page; page 1 tells the progress observer how many rows to expect."""
+        """One page; the first page 1 tells the progress observer how many rows and pages to
+        expect (at the server's page size); a page number fetched again is a re-read."""
         page = self.client.fetch_page(self.spec.name, self.spec.path, number, self.spec.page_size, params)
-        if number == 1:
-            self.progress.total(self.spec.name, page.total, self.spec.page_size)
-        self.progress.advance(self.spec.name, pages=1)
+        with self._fetched_lock:
+            again = number in self._fetched
+            self._fetched.add(number)
+        if number == 1 and not again:
+            size = served_page_size(page, self.spec.page_size) or self.spec.page_size
+            self.progress.total(self.spec.name, page.total, size)
+        self.progress.advance(self.spec.name, pages=0 if again else 1, rereads=1 if again else 0)
         return page
 
     def _older_than(self, since: datetime):
