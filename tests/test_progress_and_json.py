@@ -175,3 +175,12 @@ def test_in_a_real_terminal_the_live_display_never_shows_more_pages_than_planned
     for name in ("tasks", "invoice_items", "loss_reason"):
         assert re.search(rf"read {name}: \d+ rows, \d+ pages", text), name
     assert "sync complete" in text
+
+
+def test_quiet_prints_nothing_at_all_on_success_also_on_postgresql(sandbox):
+    from tests.test_views import postgres_dataset
+
+    with postgres_dataset() as dataset:
+        result = invoke(*sync_args(sandbox, "--resources", "tasks,pipeline,emails", "--destination", "postgres",
+                                   "--dataset", dataset, "--quiet"))
+    assert result.exit_code == 0 and result.stdout == "" and result.stderr == ""

@@ -14,6 +14,7 @@ from contextlib import nullcontext
 from typing import Any
 
 import click
+import dlt
 
 from pmcrm.cli.output import err_console, fail, finish
 from pmcrm.client import DEFAULT_CONCURRENCY
@@ -90,11 +91,9 @@ def sync_command(quiet: bool, as_json: bool, **flags: Any) -> None:
     named); 1 the sync failed; 2 wrong key or settings; 3 another run of this pipeline is
     going on (nothing done).
     """
-    if quiet:
-        logging.getLogger("dlt").setLevel(logging.ERROR)  # dlt's warnings are not errors
     try:
         request = request_from_flags(flags)
-        with _progress_display(quiet, len(request.resources or RESOURCES)) as progress:
+        with _progress_display(quiet, len(request.resources or RESOURCES)) as progress, _quiet_dlt(quiet):
             request.progress = progress
             result = run_sync(request)
     except (PmcrmError, KeyboardInterrupt, Exception) as exc:  # noqa: BLE001 - every failure is one line (and JSON)
@@ -122,6 +121,16 @@ def as_pmcrm_error(exc: BaseException) -> PmcrmError:
         return RunInterrupted("interrupted; nothing of this run was loaded")
     first_line = (str(exc).strip().splitlines() or [""])[0]
     return PmcrmError(f"unexpected {type(exc).__name__}: {first_line} (run with --log-level DEBUG for details)")
+
+
+def _quiet_dlt(quiet: bool):
+    """--quiet: dlt's own warnings are not errors either. dlt sets its logger's level from
+    `runtime.log_level` whenever a pipeline starts, so that is the setting to change (for
+    this run; a level the user configured for dlt wins)."""
+    if not quiet or dlt.config.get("runtime.log_level"):
+        return nullcontext()
+    logging.getLogger("dlt").setLevel(logging.ERROR)
+    return dlt.config.values({"runtime.log_level": "ERROR"})
 
 
 def _progress_display(quiet: bool, resources: int):
