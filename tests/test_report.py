@@ -1,43 +1,61 @@
 """`pmcrm report`: one self-contained HTML file, read from the views, whose every chart
-draws in a real browser (Debian's headless Chromium) with the numbers of its table."""
+draws in a real browser (Debian's headless Chromium) with the numbers of its table - and,
+on the data `pmcrm demo` loads (shaped like a real account), tells a manager the truth:
+more than a few distinct bars and values, stages named, currencies never added together,
+"no customer" and "no project" apart from the rankings, axes from zero with their unit."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from pmcrm.cli import main
+from pmcrm.cli.demo import demo_options
 from pmcrm.report import SECTIONS, display, render_report, write_report
+from pmcrm.sandbox import Sandbox
 from tests.test_views import load_with_views, postgres_dataset
 from tests.truth import read_table
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-# What each chart draws per row of its table: bars, or points of its two lines.
-MARKS_PER_ROW = {
-    "v_lead_funnel": ("rect", 1),
-    "v_invoices_monthly": ("symbol", 2),
-    "v_overdue_by_customer": ("rect", 1),
-    "v_hours_by_project": ("rect", 1),
-    "v_tasks_weekly": ("symbol", 2),
-    "v_sprint_burn": ("rect", 2),  # done and open, stacked
+# Per view: the table columns whose values the chart draws as its categories and its values.
+DRAWN = {
+    "v_lead_funnel": ("stage id", ("open", "won", "lost")),
+    "v_invoices_monthly": ("month", ("issued amount", "paid amount")),
+    "v_overdue_by_customer": ("customer", ("amount",)),
+    "v_hours_by_project": ("project", ("hours",)),
+    "v_tasks_weekly": ("week", ("opened", "closed")),
+    "v_sprint_burn": ("sprint", ("issues", "done")),
 }
+UNITS = {  # the title of each chart's quantity axis: its unit
+    "v_lead_funnel": {"leads"},
+    "v_invoices_monthly": {"amount (EUR)", "amount (USD)", "amount (GBP)"},
+    "v_overdue_by_customer": {"overdue amount (EUR)", "overdue amount (USD)", "overdue amount (GBP)"},
+    "v_hours_by_project": {"hours"},
+    "v_tasks_weekly": {"tasks"},
+    "v_sprint_burn": {"issues"},
+}
+PIPELINES = ("Sales", "Partners", "Enterprise", "Renewals")
 
 
 @pytest.fixture(scope="module")
-def loaded(sandbox, tmp_path_factory):
-    pipeline, _ = load_with_views(sandbox, tmp_path_factory.mktemp("report"))
+def demo(tmp_path_factory):
+    """What `pmcrm demo` loads (its very sandbox options), synced in UTC as the demo does,
+    views installed."""
+    with Sandbox(demo_options()) as api:
+        pipeline, _ = load_with_views(api, tmp_path_factory.mktemp("demo"), timezone="UTC")
     return pipeline
 
 
 @pytest.fixture(scope="module")
-def report(loaded, tmp_path_factory) -> Path:
-    return write_report(loaded, tmp_path_factory.mktemp("html") / "report.html")
+def report(demo, tmp_path_factory) -> Path:
+    return write_report(demo, tmp_path_factory.mktemp("html") / "report.html")
 
 
 def chromium_or_fail():
@@ -73,15 +91,20 @@ def browser(report, tmp_path_factory):
         driver.quit()
 
 
-DRAWN_MARKS = """
+CHARTS = """
 return [...document.querySelectorAll('main > section')].map(section => {
   const svg = section.querySelector('figure.chart svg');
   const drawn = kind => svg ? [...svg.querySelectorAll(`g.mark-${kind}.role-mark > path`)]
       .filter(p => { const b = p.getBoundingClientRect(); return b.width > 0 || b.height > 0; }).length : 0;
+  const texts = selector => svg ? [...svg.querySelectorAll(selector)].map(t => t.textContent) : [];
   const box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+  const aside = section.querySelector('figcaption.aside');
   return {view: section.dataset.view, width: box.width, height: box.height,
           rect: drawn('rect'), symbol: drawn('symbol'), line: drawn('line'),
-          rows: section.querySelectorAll('tbody tr').length};
+          axis_titles: texts('g.role-axis-title text'), axis_labels: texts('g.role-axis-label text'),
+          headers: [...section.querySelectorAll('thead th')].map(th => th.textContent),
+          rows: [...section.querySelectorAll('tbody tr')].map(tr => [...tr.cells].map(td => td.textContent)),
+          aside: aside ? aside.textContent : null};
 });
 """
 
@@ -97,22 +120,113 @@ return [...document.querySelectorAll('main > section')].flatMap(section => {
 """
 
 
-def test_every_chart_draws_in_headless_chromium_without_console_errors(browser):
-    charts = browser.execute_script(DRAWN_MARKS)
-    assert [chart["view"] for chart in charts] == [section.view for section in SECTIONS]
-    for chart in charts:
-        kind, per_row = MARKS_PER_ROW[chart["view"]]
-        assert chart["width"] > 100 and chart["height"] > 100, chart
-        assert chart["rows"] > 0, chart
-        assert chart[kind] == per_row * chart["rows"], f"{chart['view']}: one {kind} per row and series expected: {chart}"
-        if kind == "symbol":
-            assert chart["line"] == 2, chart
+@pytest.fixture(scope="module")
+def charts(browser) -> dict[str, dict]:
+    """What the browser shows of each section: marks drawn, axis texts, table, aside."""
+    return {chart["view"]: chart for chart in browser.execute_script(CHARTS)}
+
+
+def column(chart: dict, header: str) -> list[str]:
+    return [row[chart["headers"].index(header)] for row in chart["rows"]]
+
+
+def number(cell: str) -> Decimal:
+    return Decimal(cell.replace(",", ""))
+
+
+def marks_expected(chart: dict) -> dict[str, int]:
+    """What the chart must draw for its table: a bar (or bar segment) per non-zero count,
+    or a point per row and measure with one line per measure (and currency)."""
+    view, rows = chart["view"], len(chart["rows"])
+    if view == "v_lead_funnel":
+        return {"rect": sum(number(cell) > 0 for status in ("open", "won", "lost") for cell in column(chart, status))}
+    if view == "v_sprint_burn":
+        done, issues = column(chart, "done"), column(chart, "issues")
+        return {"rect": sum(number(d) > 0 for d in done) + sum(number(i) > number(d) for i, d in zip(issues, done))}
+    if view == "v_invoices_monthly":
+        return {"symbol": 2 * rows, "line": 2 * len(set(column(chart, "currency")))}
+    if view == "v_tasks_weekly":
+        return {"symbol": 2 * rows, "line": 2}
+    return {"rect": rows}
+
+
+def test_every_chart_draws_its_table_in_headless_chromium_without_console_errors(browser, charts):
+    assert list(charts) == [section.view for section in SECTIONS]
+    for chart in charts.values():
+        assert chart["width"] > 100 and chart["height"] > 100, chart["view"]
+        assert chart["rows"], chart["view"]
+        expected = marks_expected(chart)
+        assert {kind: chart[kind] for kind in expected} == expected, chart["view"]
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []
     height = browser.execute_script("return document.documentElement.scrollHeight")
     browser.set_window_size(1280, height)
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "report.png"))
+
+
+@pytest.mark.parametrize("view", list(DRAWN))
+def test_every_chart_shows_at_least_three_categories_and_three_values(charts, view):
+    category, values = DRAWN[view]
+    chart = charts[view]
+    assert len(set(column(chart, category))) >= 3
+    for header in values:
+        assert len(set(column(chart, header))) >= 3, header
+
+
+def test_funnel_bars_name_their_pipeline_and_stage_number_never_a_bare_stage_id(charts):
+    funnel = charts["v_lead_funnel"]
+    bars = [label for label in funnel["axis_labels"] if " · " in label]
+    assert len(bars) == len(funnel["rows"])
+    assert all(re.fullmatch(rf"({'|'.join(PIPELINES)}) · stage [1-6]", label) for label in bars), bars
+    assert set(column(funnel, "stage id")).isdisjoint(funnel["axis_labels"])
+    assert {label.split(" · ")[0] for label in bars} == set(PIPELINES)
+
+
+def test_invoice_amounts_are_charted_per_currency_and_never_added_together(demo, charts):
+    monthly = charts["v_invoices_monthly"]
+    assert set(monthly["axis_titles"]) == UNITS["v_invoices_monthly"]
+    view = {(row["month"].isoformat(), row["currency_code"]): row for row in read_table(demo, "v_invoices_monthly")}
+    headers = ("month", "currency", "issued", "issued amount", "paid", "paid amount")
+    assert monthly["headers"] == list(headers)
+    for month, currency, issued, issued_amount, paid, paid_amount in monthly["rows"]:
+        row = view.get((month, currency), {"invoices_issued": 0, "amount_issued": Decimal(0), "invoices_paid": 0,
+                                           "amount_paid": Decimal(0)})  # no invoice in that currency that month
+        assert [issued, issued_amount, paid, paid_amount] == [
+            display(row[c]) for c in ("invoices_issued", "amount_issued", "invoices_paid", "amount_paid")]
+    months = sorted({month for month, _ in view})
+    assert sorted(set(column(monthly, "month"))) == months[-24:]
+
+
+def test_overdue_invoices_without_a_customer_are_said_apart_from_the_ranking(demo, charts):
+    overdue = charts["v_overdue_by_customer"]
+    assert set(overdue["axis_titles"]) == UNITS["v_overdue_by_customer"]
+    assert "(no customer)" not in column(overdue, "customer")
+    per_currency = [column(overdue, "currency").count(c) for c in ("EUR", "USD", "GBP")]
+    assert all(1 <= n <= 10 for n in per_currency), per_currency
+    unassigned = sorted((r for r in read_table(demo, "v_overdue_by_customer") if r["customer_id"] is None),
+                        key=lambda r: (-r["overdue_invoices"], r["currency_code"]))
+    assert unassigned, "the demo account has overdue invoices without a customer"
+    said = "; ".join(f"{display(r['overdue_invoices'])} invoice{'' if r['overdue_invoices'] == 1 else 's'}, "
+                     f"{display(r['overdue_amount'])} {r['currency_code']}" for r in unassigned)
+    assert overdue["aside"] == f"Overdue invoices without a customer, not ranked: {said}."
+
+
+def test_time_on_no_project_is_said_apart_from_the_ranking(demo, charts):
+    hours = charts["v_hours_by_project"]
+    assert "(no project)" not in column(hours, "project")
+    [nowhere] = [r for r in read_table(demo, "v_hours_by_project") if r["project_id"] is None]
+    assert hours["aside"] == ("Time on no project (entries without a task, or on a task outside any project), not "
+                              f"ranked: {display(nowhere['hours'])} hours in {display(nowhere['entries'])} entries.")
+    ranked = [number(cell) for cell in column(hours, "hours")]
+    assert ranked == sorted(ranked, reverse=True) and len(ranked) == 15
+
+
+@pytest.mark.parametrize("view", list(UNITS))
+def test_every_quantity_axis_starts_at_zero_and_names_its_unit(charts, view):
+    chart = charts[view]
+    assert UNITS[view] <= set(chart["axis_titles"])
+    assert chart["axis_labels"].count("0") >= len(UNITS[view]), "every quantity axis starts at 0"
 
 
 def test_no_chart_label_spills_out_of_its_chart(browser):
@@ -127,17 +241,6 @@ def test_the_report_is_one_file_that_loads_nothing_from_anywhere(report):
     assert html.count("<svg") == len(SECTIONS)
 
 
-def test_the_monthly_invoice_table_holds_the_latest_months_of_its_view(loaded, report):
-    html = report.read_text(encoding="utf-8")
-    section = html[html.index('data-view="v_invoices_monthly"'):]
-    section = section[:section.index("</section>")]
-    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", section)[1:]]
-    months = sorted(read_table(loaded, "v_invoices_monthly"), key=lambda row: row["month"])[-len(cells):]
-    assert 0 < len(cells) <= 24
-    assert cells == [[display(row[c]) for c in ("month", "invoices_issued", "amount_issued", "invoices_paid", "amount_paid")]
-                     for row in months]
-
-
 def test_a_section_whose_view_is_missing_says_so_and_the_others_still_draw(sandbox, tmp_path):
     pipeline, installed = load_with_views(sandbox, tmp_path, resources=["invoice", "account", "projects"])
     html = render_report(pipeline)
@@ -149,6 +252,15 @@ def test_the_report_reads_postgresql_too(sandbox, tmp_path):
     with postgres_dataset() as dataset:
         pipeline, _ = load_with_views(sandbox, tmp_path, destination="postgres", dataset=dataset)
         assert render_report(pipeline).count("<svg") == len(SECTIONS)
+
+
+def test_the_report_draws_every_chart_from_data_whose_values_are_drawn_on_their_own_too(sandbox, tmp_path):
+    """The suite's uniform sandbox: six currencies, names that repeat, customers and projects
+    missing here and there - any account, not only a tidy one."""
+    pipeline, _ = load_with_views(sandbox, tmp_path)
+    html = render_report(pipeline)
+    assert html.count("<svg") == len(SECTIONS)
+    assert "Time on no project" in html and "(no project)" not in html and "(no customer)" not in html
 
 
 def test_report_command_writes_the_html_file_from_a_duckdb_file(sandbox, tmp_path):

@@ -27,7 +27,7 @@ def test_every_platform_switch_is_off_by_default():
     assert (options.page_size_param, options.default_page_size, options.total_field, options.url_form) == (
         "limit", 50, "total", "spec")
     assert (options.rate_limit_window, options.rate_limit_status, options.rate_limit_body, options.retry_after) == (
-        "bucket", 429, "json", True)
+        "sliding", 429, "json", True)
     assert (options.error_shape, options.unavailable, options.server_filter_ignored) == ("envelope", {}, False)
 
 
@@ -99,7 +99,8 @@ def test_impossible_platform_switches_are_refused_with_the_reason(bad, message):
 
 def test_options_round_trip_through_the_command_line_flags():
     options = SandboxOptions(seed=5, rows=77, rows_per_resource={"tasks": 9}, api_key="k", max_page_size=50,
-                             latency=0.25, rate_limit=3.5, fault_rate=0.2, fault_kinds=("cut", "http503"),
+                             latency=0.25, rate_limit=3.5, rate_limit_window="bucket", fault_rate=0.2,
+                             fault_kinds=("cut", "http503"),
                              stall_seconds=2.0, mutate_while_paging=0.1, server_filter=True, port=0)
     context = sandbox_command.make_context("sandbox", options.to_cli_args())
     params = dict(context.params)

@@ -1,6 +1,6 @@
 """The v_* views: every number equals what the sandbox's API rows say, computed here in
-Python, on DuckDB and on PostgreSQL; deleted rows are left out; views whose tables were
-not synced are skipped, not broken."""
+Python, on DuckDB and on PostgreSQL, for uniform and for account-shaped data; deleted rows
+are left out; views whose tables were not synced are skipped, not broken."""
 
 from __future__ import annotations
 
@@ -57,22 +57,35 @@ def destination_options(name: str):
 
 
 def load_with_views(api, directory, **overrides):
-    """Sync what the views read (in the account time zone TZ), then install the views."""
+    """Sync what the views read (in the account time zone, TZ unless `timezone=` says
+    otherwise), then install the views."""
     overrides.setdefault("resources", VIEW_RESOURCES)
     overrides.setdefault("timezone", TZ)
     request = sync_request(api, directory, **overrides)
     result = run_sync(request)
     assert result.ok, result.error
     pipeline = make_pipeline(request)
-    installed = install_views(pipeline, TZ)
+    installed = install_views(pipeline, overrides["timezone"])
     return pipeline, installed
 
 
+@pytest.fixture(scope="module", params=["uniform", "account"])
+def api(request, sandbox):
+    """The data the views are checked on: the suite's sandbox (every value drawn on its own),
+    and one shaped like an account (leads open, won and lost in the stages of a few pipelines,
+    three currencies, invoices and time linked to customers and projects)."""
+    if request.param == "uniform":
+        yield sandbox
+        return
+    with Sandbox(SandboxOptions(seed=7, rows=300, shape="account")) as account:
+        yield account
+
+
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
-def views(request, sandbox, tmp_path_factory):
-    """The sandbox loaded once per destination, views installed; returns the pipeline."""
+def views(request, api, tmp_path_factory):
+    """The data loaded once per destination, views installed; returns the pipeline."""
     with destination_options(request.param) as options:
-        pipeline, installed = load_with_views(sandbox, tmp_path_factory.mktemp(request.param), **options)
+        pipeline, installed = load_with_views(api, tmp_path_factory.mktemp(request.param), **options)
         assert installed.created == [view.name for view in VIEWS] and not installed.skipped
         yield pipeline
 
@@ -149,8 +162,8 @@ class Truth:
 
 
 @pytest.fixture(scope="module")
-def truth(sandbox):
-    return Truth(sandbox)
+def truth(api):
+    return Truth(api)
 
 
 def view_rows(pipeline, view: str, key: tuple[str, ...]) -> dict:
@@ -217,6 +230,7 @@ def test_leads_join_their_pipeline_loss_reason_and_customer(views, truth):
         (number(lead["id"]),): {
             "pipeline_name": truth.pipeline_name(lead.get("pipeline_id")),
             "pipeline_stage_id": number(lead.get("pipeline_stage_id")),
+            "status": {1: "open", 2: "lost", 3: "won"}.get(number(lead.get("active"))),
             "loss_reason": truth.name("loss_reason", lead.get("closing_status_id")),
             "customer_name": truth.name("account", lead.get("customer_id")),
         }
@@ -241,15 +255,21 @@ def test_agile_issues_join_their_sprint_epic_stage_type_and_project(views, truth
 
 
 # ---------------------------------------------------------- what the report shows
-def test_lead_funnel_counts_leads_active_leads_and_budget_per_pipeline_stage(views, truth):
+def test_lead_funnel_counts_leads_open_won_and_lost_per_pipeline_stage_numbered_by_id(views, truth):
     groups = defaultdict(list)
     for lead in truth.rows("lead"):
         pipeline_id = number(lead.get("pipeline_id"))
         groups[(pipeline_id, truth.pipeline_name(pipeline_id), number(lead.get("pipeline_stage_id")))].append(lead)
+    stages = defaultdict(list)
+    for pipeline_id, _, stage_id in sorted(groups, key=lambda key: (str(key[0]), key[2] or 0)):
+        if stage_id is not None:
+            stages[pipeline_id].append(stage_id)
     expected = {
         key: {
+            "stage_number": None if key[2] is None else stages[key[0]].index(key[2]) + 1,
             "leads": len(leads),
-            "active_leads": sum(number(lead.get("active")) == 1 for lead in leads),
+            **{f"{status}_leads": sum(number(lead.get("active")) == active for lead in leads)
+               for status, active in (("open", 1), ("lost", 2), ("won", 3))},
             "budget": total(money(lead.get("budget")) for lead in leads),
         }
         for key, leads in groups.items()
@@ -257,25 +277,27 @@ def test_lead_funnel_counts_leads_active_leads_and_budget_per_pipeline_stage(vie
     assert_view_equals(views, "v_lead_funnel", ("pipeline_id", "pipeline_name", "pipeline_stage_id"), expected)
 
 
-def test_invoices_are_counted_per_month_issued_and_per_month_paid_on_the_account_calendar(views, truth):
+def test_invoices_are_counted_per_month_issued_and_paid_on_the_account_calendar_per_currency(views, truth):
     expected = defaultdict(lambda: {"invoices_issued": 0, "amount_issued": Decimal(0),
                                     "invoices_paid": 0, "amount_paid": Decimal(0)})
     for invoice in truth.rows("invoice"):
         amount = money(invoice.get("total")) or Decimal(0)
         for event, stamp in (("issued", invoice.get("invoice_date")), ("paid", invoice.get("paid_date"))):
             if month(stamp):
-                expected[(month(stamp),)][f"invoices_{event}"] += 1
-                expected[(month(stamp),)][f"amount_{event}"] += amount
-    assert_view_equals(views, "v_invoices_monthly", ("month",), dict(expected))
+                key = (month(stamp), invoice.get("currency_code"))
+                expected[key][f"invoices_{event}"] += 1
+                expected[key][f"amount_{event}"] += amount
+    assert len({currency for _, currency in expected}) >= 3, "the data should hold several currencies"
+    assert_view_equals(views, "v_invoices_monthly", ("month", "currency_code"), dict(expected))
 
 
-def test_overdue_amounts_sum_unpaid_invoices_past_their_due_date_per_customer(views, truth):
+def test_overdue_amounts_sum_unpaid_invoices_past_their_due_date_per_customer_and_currency(views, truth):
     now = datetime.now(timezone.utc)
     groups = defaultdict(list)
     for invoice in truth.rows("invoice"):
         if truth.overdue(invoice, now):
             customer = number(invoice.get("customer_id"))
-            groups[(customer, truth.name("account", customer))].append(invoice)
+            groups[(customer, truth.name("account", customer), invoice.get("currency_code"))].append(invoice)
     assert groups, "the sandbox should hold overdue invoices"
     expected = {
         key: {
@@ -285,7 +307,7 @@ def test_overdue_amounts_sum_unpaid_invoices_past_their_due_date_per_customer(vi
         }
         for key, invoices in groups.items()
     }
-    assert_view_equals(views, "v_overdue_by_customer", ("customer_id", "customer_name"), expected)
+    assert_view_equals(views, "v_overdue_by_customer", ("customer_id", "customer_name", "currency_code"), expected)
 
 
 def test_hours_per_project_sum_timesheet_seconds_through_their_task(views, truth):
@@ -360,8 +382,8 @@ def test_views_whose_tables_were_not_synced_are_skipped_and_name_the_missing_tab
     assert set(installed.skipped) == {view.name for view in VIEWS} - set(installed.created)
 
 
-def test_views_use_customer_id_also_when_the_sync_kept_the_api_names(sandbox, truth, tmp_path):
-    pipeline, installed = load_with_views(sandbox, tmp_path, resources=["tasks", "projects", "account"],
+def test_views_use_customer_id_also_when_the_sync_kept_the_api_names(api, truth, tmp_path):
+    pipeline, installed = load_with_views(api, tmp_path, resources=["tasks", "projects", "account"],
                                           keep_api_names=True)
     assert "v_tasks" in installed.created
     loaded = {row["task_id"]: row["customer_id"] for row in read_table(pipeline, "v_tasks")}

@@ -1,154 +1,173 @@
-"""Client-side request pacing shared by every request thread: at most `rate` requests per
-second, and on HTTP 429 a pause for `Retry-After` plus a pace the API can sustain.
+"""Client-side request pacing shared by every request thread: learn an API's rate limit
+from its first refusal, then stay just under it.
 
 Written by hand because neither requests nor dlt paces requests: dlt's retry honours
 `Retry-After` for the one request that got the 429, while the other threads keep
 hammering. Here all threads share one pacer, so a run against a limited API converges
 to the limit instead of bouncing off it.
 
-- A configured rate (`--rate-limit`) is never exceeded: requests leave at least 1/rate
-  seconds apart (no bursts), so no one-second window holds more than `rate` of them.
-- On a 429 every thread waits out `Retry-After`. A request whose turn came before that
-  429 but had not left yet queues again behind the pause.
-- The pace then drops to MARGIN times the rate the API sustains, estimated as the
-  slowest token bucket that would have let through every request it did let through
-  since the first request (or the last pause): a bucket of "N per second", holding
-  about one second's worth (BURST), full at the start. The estimate is made once the
-  pause is over, when every request of the episode has answered; until then the pace
-  is halved.
-- All 429s of requests that left before a cut are one episode: only the first cuts.
-- Without a 429 the pace rises again (up to the configured rate, if any): by PROBE
-  every PROBE_EVERY seconds while the estimate is rough (measured over less than
-  CONFIDENT seconds, e.g. the first burst), by SETTLED every SETTLED_EVERY seconds once
-  it is good - close to a known limit, probing only notices the limit being raised.
+The model is the gateway's: at most N requests in any one-second window (a sliding
+window per key, what real gateways do; a token bucket of N per second is close to it).
+- `--rate-limit N` (a known limit): never more than N requests leave in any window
+  (a request leaves only when the oldest of the last N left more than WINDOW + GUARD ago,
+  GUARD covering network jitter), evenly spaced at least 1/N apart.
+- An unknown limit: the pace starts where a refusal would cost at most START_IN_FLIGHT
+  requests (START_IN_FLIGHT / round-trip time: unpaced on a fast network, 40/s at 50 ms)
+  and grows by GROWTH per second, smoothly, so that the window's count follows the pace.
+  The first refusal (429, or any answer that says the rate was exceeded) tells the limit:
+  the requests that left in the second before the refused one, all accepted. From then on
+  the run paces as for a known limit. A refused request does not count in the window
+  (the gateway did not count it either).
+- Requests in flight when the refusal is answered are part of the same episode: their
+  refusals confirm the limit, they do not cut it again.
+- `Retry-After`: a whole number of seconds ("1") is often far longer than the wait the
+  window needs; the window decides when requests resume. Should a request that left
+  after such a resumption be refused again within the Retry-After, the API means it: from
+  then on every refusal pauses all requests for its full Retry-After.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from typing import Callable
 
-MARGIN = 0.95
-BURST = 1.0
-BACKOFF = 0.5  # the pace until the episode's estimate is made
-CONFIDENT = 3.0
-PROBE, PROBE_EVERY = 0.10, 2.0
-SETTLED, SETTLED_EVERY = 0.02, 10.0
-MIN_RATE = 0.5
-MIN_EVIDENCE = 4  # successful requests an estimate needs; fewer: the halved pace stays
+WINDOW = 1.0  # seconds: the gateway's window
+GUARD = 0.03  # seconds added to a window: request arrival jitter must not put N+1 in one
+START_IN_FLIGHT = 3.0  # requests a first refusal may cost while the limit is unknown
+GROWTH = 4.0  # the unknown-limit pace is multiplied by this per second, smoothly
+FIRST_RTT_GUESS = 0.05  # seconds, until the first response measures it
 
 
 class RateLimiter:
     """`acquire()` blocks until a request may leave and returns when it leaves;
-    `on_success(left)` / `on_throttled(retry_after, left)` report how it went.
-    `rate` is the current pace in requests per second (None: unpaced)."""
+    `on_success(left)` / `on_throttled(retry_after, left)` report how it went, `left`
+    being what `acquire` returned. `limit` is the learned or configured requests per
+    window (None: not known yet)."""
 
     def __init__(self, rate: float | None = None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] | None = None):
         self.ceiling = rate
-        self.rate = rate
+        self.limit: float | None = rate
         self.throttled = 0
-        self.clock, self._sleep = clock, sleep
-        self._lock = threading.Lock()
-        self._next_slot = float("-inf")
+        self.clock = clock
+        self._changed = threading.Condition()
+        # Waiting is on the condition, so that news (the first answer, a refusal) wakes the
+        # waiting requests to plan again; tests pass a `sleep` that moves a fake clock.
+        self._wait = sleep if sleep is not None else (lambda seconds: self._changed.wait(seconds))
+        self._sent: deque[float] = deque()  # departures not refused, oldest first
+        self._last_departure = float("-inf")
         self._paused_until = float("-inf")
-        self._cut_at = float("-inf")  # when the last episode began
-        self._quiet_since = clock()
-        self._measure_from: float | None = None  # first request, then each pause's end
-        self._measure_to = float("inf")  # the first 429 of the episode being measured
-        self._served: list[float] = []  # when the successes in [_measure_from, _measure_to) left
-        self._estimate_at: float | None = None  # when the episode's estimate is due
-        self._settled = False  # the last estimate was measured over CONFIDENT seconds
+        self._episode_from = float("-inf")  # refusals of requests that left before this: same episode
+        self._episode_left = float("-inf")  # when the refused request that began it left
+        self._episode_retry_after: float | None = None
+        self._strict_retry_after = False
+        self._epoch = 0  # bumped by news: planned departures are planned again
+        self._rtt: float | None = None  # the shortest round trip seen (None: no answer yet)
+        self._ramp_from: float | None = None  # when the unknown-limit pace started
 
+    @property
+    def rate(self) -> float | None:
+        """The pace now, in requests per second."""
+        with self._changed:
+            return self._pace(self.clock())
+
+    # ------------------------------------------------------------------ leaving
     def acquire(self) -> float:
-        """Wait for this request's turn; returns when it leaves."""
-        while True:
-            with self._lock:
+        with self._changed:
+            epoch, departure = self._epoch, self._reserve(self.clock())
+            while True:
                 now = self.clock()
-                if self._estimate_at is not None and now >= self._estimate_at:
-                    self._estimate()
-                slot = max(now, self._paused_until)
-                if self.rate:
-                    slot = max(slot, self._next_slot)
-                    # The slack keeps float sums of 1/rate from landing a hair early.
-                    self._next_slot = slot + (1.0 + 1e-9) / self.rate
-                cut_at = self._cut_at
-            if slot > now:
-                self._sleep(slot - now)
-            with self._lock:
-                if self._cut_at == cut_at:  # no 429 arrived while it waited
-                    if self._measure_from is None:
-                        self._measure_from = slot
-                    return slot
+                if departure <= now:
+                    return departure
+                self._wait(departure - now)
+                if self._epoch != epoch:  # news while it waited: plan again
+                    self._forget(departure)
+                    epoch, departure = self._epoch, self._reserve(self.clock())
 
+    def _reserve(self, now: float) -> float:
+        self._drop_old(now)
+        departure = max(now, self._paused_until)
+        if self._rtt is None and len(self._sent) >= START_IN_FLIGHT and self.limit is None:
+            departure = max(departure, now + FIRST_RTT_GUESS)  # planned again at the first answer
+        pace = self._pace(departure)
+        departure = max(departure, self._last_departure + 1.0 / pace)
+        cap = self.limit
+        if cap is not None:
+            window = [sent for sent in self._sent if sent + WINDOW + GUARD > departure]
+            while len(window) >= cap:
+                departure = max(departure, window[-int(cap)] + WINDOW + GUARD)
+                window = [sent for sent in window if sent + WINDOW + GUARD > departure]
+        if self._ramp_from is None and self.limit is None and self._rtt is not None:
+            self._ramp_from = departure
+        self._sent.append(departure)
+        self._last_departure = max(self._last_departure, departure)
+        return departure
+
+    def _pace(self, at: float) -> float:
+        """Requests per second at time `at`: the limit's, or the ramp's."""
+        if self.limit is not None:
+            return self.limit
+        start = START_IN_FLIGHT / max(self._rtt or FIRST_RTT_GUESS, 1e-6)
+        if self._ramp_from is None:
+            return start
+        return start * GROWTH ** max(0.0, at - self._ramp_from)
+
+    def _drop_old(self, now: float) -> None:
+        """Departures older than two windows count for nothing any more."""
+        while self._sent and self._sent[0] + 2 * (WINDOW + GUARD) <= now:
+            self._sent.popleft()
+
+    def _forget(self, departure: float) -> None:
+        try:
+            self._sent.remove(departure)
+        except ValueError:
+            return
+        if departure >= self._last_departure:
+            self._last_departure = max(self._sent, default=float("-inf"))
+
+    def _news(self) -> None:
+        """Every departure planned for later is dropped; the waiting requests wake and plan
+        again, under what is known now."""
+        now = self.clock()
+        self._sent = deque(sent for sent in self._sent if sent <= now)
+        self._last_departure = self._sent[-1] if self._sent else float("-inf")
+        self._epoch += 1
+        self._changed.notify_all()
+
+    # ---------------------------------------------------------------- answers
     def on_success(self, left: float | None = None) -> None:
-        """A response that was not a 429, for a request that left at `left`."""
-        with self._lock:
-            now = self.clock()
-            if left is not None and self._measure_from is not None and self._measure_from <= left < self._measure_to:
-                self._served.append(left)
-            step, every = (SETTLED, SETTLED_EVERY) if self._settled else (PROBE, PROBE_EVERY)
-            if self.rate is not None and now - self._quiet_since >= every:
-                self._quiet_since = now
-                raised = self.rate * (1 + step)
-                self.rate = raised if self.ceiling is None else min(self.ceiling, raised)
+        if left is None:
+            return
+        with self._changed:
+            elapsed = self.clock() - left
+            if elapsed > 0 and (self._rtt is None or elapsed < self._rtt):
+                first = self._rtt is None
+                # The shortest: what the network takes, without the waits of a busy moment.
+                self._rtt = elapsed
+                if first and self.limit is None:
+                    self._news()  # the requests waiting for it may leave at the real pace
 
     def on_throttled(self, retry_after: float | None = None, left: float | None = None) -> None:
-        """A 429 for a request that left at `left` (see the module docstring)."""
-        with self._lock:
+        """A refusal for a request that left at `left` (see the module docstring)."""
+        with self._changed:
             self.throttled += 1
             now = self.clock()
-            self._quiet_since = now
-            if retry_after:
+            left = now if left is None else left
+            self._forget(left)  # the gateway did not count it
+            if left < self._episode_from:  # in flight with the refusal that began the episode
+                if left < self._episode_left and self.limit is not None:
+                    self.limit = max(1.0, self.limit - 1)  # it was counted as accepted: it was not
+                return
+            accepted = sum(1 for sent in self._sent if left - WINDOW < sent < left)
+            learned = max(1.0, float(accepted))
+            if self.ceiling is not None:
+                learned = min(learned, self.ceiling)
+            if retry_after and now < self._episode_from + (self._episode_retry_after or 0.0):
+                self._strict_retry_after = True  # refused again within its Retry-After: it means it
+            if self._strict_retry_after and retry_after:
                 self._paused_until = max(self._paused_until, now + retry_after)
-            if left is not None and left < self._cut_at:
-                return  # it left before the last cut: the same episode
-            self._cut_at = now
-            self._measure_to = left if left is not None else now
-            self.rate = max(MIN_RATE, (self.rate or self._sent_rate(now)) * BACKOFF)
-            self._estimate_at = max(now, self._paused_until)
-            # Turns handed out at the old pace start over at the new one.
-            self._next_slot = min(self._next_slot, self._estimate_at)
-
-    def _sent_rate(self, now: float) -> float:
-        """Unpaced so far: what was let through since the first request."""
-        elapsed = max(now - (self._measure_from or now), 1.0)
-        return max(len(self._served) / elapsed, MIN_RATE)
-
-    def _estimate(self) -> None:
-        """The pause is over and the episode's requests have answered: pace at what the
-        API sustained, then measure the next stretch from now."""
-        now = self.clock()
-        if len(self._served) >= MIN_EVIDENCE:
-            served = sorted(self._served)
-            ceiling = self.ceiling if self.ceiling is not None else float("inf")
-            self.rate = max(MIN_RATE, min(ceiling, slowest_bucket(served, self._measure_from) * MARGIN))
-            self._settled = served[-1] - self._measure_from >= CONFIDENT
-            self._quiet_since = now
-        self._estimate_at = None
-        self._measure_from, self._measure_to = now, float("inf")
-        self._served = []
-
-
-def slowest_bucket(served: list[float], start: float) -> float:
-    """The lowest rate of a token bucket holding BURST seconds of it, full at `start`,
-    that lets a request through at every time in `served` (sorted). Bisection: a
-    faster bucket lets through everything a slower one does."""
-
-    def lets_through(rate: float) -> bool:
-        capacity = rate * BURST
-        tokens, then = capacity, start
-        for moment in served:
-            tokens = min(capacity, tokens + (moment - then) * rate)
-            then = moment
-            if tokens < 1 - 1e-9:
-                return False
-            tokens -= 1
-        return True
-
-    low, high = MIN_RATE, max(MIN_RATE, float(len(served)))
-    for _ in range(40):
-        middle = (low + high) / 2
-        low, high = (low, middle) if lets_through(middle) else (middle, high)
-    return high
+            self.limit = learned
+            self._episode_from, self._episode_left, self._episode_retry_after = now, left, retry_after
+            self._news()

@@ -99,10 +99,12 @@ VIEWS: tuple[View, ...] = (
     ),
     View(
         "v_leads",
-        "Leads with pipeline, stage, customer and loss reason.",
+        "Leads with pipeline, stage, customer and loss reason; status open, won or lost.",
         """
         SELECT l.id AS lead_id, l.name AS lead_name, l.created_date, l.closing_date,
-               l.budget, l.active, l.pipeline_id, p.name AS pipeline_name, l.pipeline_stage_id,
+               l.budget, l.active,
+               CASE l.active WHEN 1 THEN 'open' WHEN 2 THEN 'lost' WHEN 3 THEN 'won' END AS status,
+               l.pipeline_id, p.name AS pipeline_name, l.pipeline_stage_id,
                l.closing_status_id AS loss_reason_id, lr.name AS loss_reason,
                l.customer_id, a.name AS customer_name
         FROM {lead} l
@@ -112,7 +114,8 @@ VIEWS: tuple[View, ...] = (
         LEFT JOIN {account} a ON a.id = l.customer_id
         """,
         ("lead.pipeline_id = pipeline.id (pipeline is a snapshot whose id may repeat: one name per id)",
-         "lead.closing_status_id = loss_reason.id", "lead.customer_id = account.id"),
+         "lead.closing_status_id = loss_reason.id", "lead.customer_id = account.id",
+         "status from lead.active: 1 open, 2 lost, 3 won (the platform's numbers)"),
     ),
     View(
         "v_timesheets",
@@ -150,43 +153,51 @@ VIEWS: tuple[View, ...] = (
     ),
     View(
         "v_lead_funnel",
-        "Leads, active leads and budget per pipeline and stage.",
+        "Per pipeline and stage: leads open, won and lost, and their budget; stages numbered by id within "
+        "their pipeline.",
         """
-        SELECT pipeline_id, pipeline_name, pipeline_stage_id, COUNT(*) AS leads,
-               SUM(CASE WHEN active = 1 THEN 1 ELSE 0 END) AS active_leads,
+        SELECT pipeline_id, pipeline_name, pipeline_stage_id,
+               CASE WHEN pipeline_stage_id IS NOT NULL THEN DENSE_RANK() OVER (
+                   PARTITION BY pipeline_id, pipeline_stage_id IS NULL ORDER BY pipeline_stage_id) END AS stage_number,
+               COUNT(*) AS leads,
+               SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END) AS open_leads,
+               SUM(CASE WHEN status = 'won' THEN 1 ELSE 0 END) AS won_leads,
+               SUM(CASE WHEN status = 'lost' THEN 1 ELSE 0 END) AS lost_leads,
                COALESCE(SUM(budget), 0) AS budget
         FROM {v_leads} l
         GROUP BY pipeline_id, pipeline_name, pipeline_stage_id
         """,
-        ("from v_leads",),
+        ("from v_leads (stage names have no list endpoint among the 36 resources)",),
     ),
     View(
         "v_invoices_monthly",
-        "Per month: invoices issued (by invoice date) and paid (by paid date), count and total.",
+        "Per month and currency: invoices issued (by invoice date) and paid (by paid date), count and total.",
         """
-        SELECT month, SUM(issued) AS invoices_issued, COALESCE(SUM(issued_amount), 0) AS amount_issued,
+        SELECT month, currency_code, SUM(issued) AS invoices_issued,
+               COALESCE(SUM(issued_amount), 0) AS amount_issued,
                SUM(paid) AS invoices_paid, COALESCE(SUM(paid_amount), 0) AS amount_paid
         FROM (
-            SELECT issued_month AS month, 1 AS issued, total AS issued_amount, 0 AS paid, 0 AS paid_amount
+            SELECT issued_month AS month, currency_code, 1 AS issued, total AS issued_amount, 0 AS paid,
+                   0 AS paid_amount
             FROM {v_invoices} i WHERE issued_month IS NOT NULL
             UNION ALL
-            SELECT paid_month, 0, 0, 1, total FROM {v_invoices} i WHERE paid_month IS NOT NULL
+            SELECT paid_month, currency_code, 0, 0, 1, total FROM {v_invoices} i WHERE paid_month IS NOT NULL
         ) events
-        GROUP BY month
+        GROUP BY month, currency_code
         """,
-        ("from v_invoices",),
+        ("from v_invoices (amounts in different currencies are never added together)",),
     ),
     View(
         "v_overdue_by_customer",
-        "Unpaid invoices past their due date, per customer: count, amount, oldest due date.",
+        "Unpaid invoices past their due date, per customer and currency: count, amount, oldest due date.",
         """
-        SELECT customer_id, customer_name, COUNT(*) AS overdue_invoices,
+        SELECT customer_id, customer_name, currency_code, COUNT(*) AS overdue_invoices,
                COALESCE(SUM(total), 0) AS overdue_amount, MIN(due_date) AS oldest_due_date
         FROM {v_invoices} i
         WHERE is_overdue
-        GROUP BY customer_id, customer_name
+        GROUP BY customer_id, customer_name, currency_code
         """,
-        ("from v_invoices",),
+        ("from v_invoices (amounts in different currencies are never added together)",),
     ),
     View(
         "v_hours_by_project",

@@ -12,18 +12,32 @@ from pmcrm.destinations import DEFAULT_DATASET, Target
 from pmcrm.pipeline import SyncRequest, run_sync
 
 DEMO_FILE = "pmcrm_demo.duckdb"
+DEMO_ROWS, DEMO_SEED = 3000, 1
+
+
+def demo_options(rows: int = DEMO_ROWS, seed: int = DEMO_SEED):
+    """The demo's sandbox: shaped like a real account (a few pipelines, hundreds of customers
+    and projects, thousands of tasks and leads), so that `pmcrm report` on it shows what it
+    would show on yours. The report's test renders the same data."""
+    from pmcrm.sandbox import SandboxOptions
+
+    return SandboxOptions(rows=rows, seed=seed, shape="account")
+
 
 EXAMPLE_QUERIES: dict[str, str] = {
-    "Leads and budget per pipeline": """
+    "Leads and budget per pipeline (open, won, lost: the lead's active = 1, 3, 2)": """
         select coalesce(p.name, '(no pipeline)') as pipeline, count(*) as leads,
-               sum(l.budget) as budget
+               count(*) filter (where l.active = 1) as open,
+               count(*) filter (where l.active = 3) as won,
+               count(*) filter (where l.active = 2) as lost, sum(l.budget) as budget
         from {ds}.lead l left join {ds}.pipeline p on p.id = l.pipeline_id
         group by 1 order by 2 desc, 1 limit 5""",
-    "Invoiced per month (last 6 months with invoices)": """
-        select strftime(invoice_date, '%Y-%m') as month, count(*) as invoices,
-               sum(total) as invoiced
-        from {ds}.invoice where invoice_date is not null
-        group by 1 order by 1 desc limit 6""",
+    "Invoiced per month and currency (last 3 months with invoices)": """
+        select strftime(invoice_date, '%Y-%m') as month, currency_code as currency,
+               count(*) as invoices, sum(total) as invoiced
+        from {ds}.invoice
+        where invoice_date >= (select date_trunc('month', max(invoice_date)) - interval 2 month from {ds}.invoice)
+        group by 1, 2 order by 1 desc, 3 desc""",
 }
 
 
@@ -42,20 +56,24 @@ def print_example_queries(duckdb_file: str, dataset: str, console: Console) -> N
 
 
 @click.command("demo")
-@click.option("--rows", default=500, show_default=True, help="Rows per resource in the sandbox.")
+@click.option("--rows", default=DEMO_ROWS, show_default=True, type=click.IntRange(0),
+              help="Size of the demo account: rows of its largest resources (tasks, timesheets); "
+                   "the others in proportion, the set-up (pipelines, loss reasons...) fixed.")
 @click.option("--duckdb-file", default=DEMO_FILE, show_default=True)
-@click.option("--seed", default=1, show_default=True)
+@click.option("--seed", default=DEMO_SEED, show_default=True, help="Same seed, same demo account.")
 def demo_command(rows: int, duckdb_file: str, seed: int) -> None:
-    """Start the sandbox API, sync all 36 resources into pmcrm_demo.duckdb, show results.
+    """Start the sandbox API with an account-shaped dataset, sync all 36 resources into
+    pmcrm_demo.duckdb, show results.
 
     \b
     Example:
       pmcrm demo --rows 1000
+      pmcrm report --duckdb-file pmcrm_demo.duckdb --output demo.html
     """
-    from pmcrm.sandbox import Sandbox, SandboxOptions  # aiohttp loads only for the demo
+    from pmcrm.sandbox import Sandbox  # aiohttp loads only for the demo
 
-    with Sandbox(SandboxOptions(rows=rows, seed=seed)) as sandbox:
-        console.print(f"sandbox API on {sandbox.base_url} ({rows} rows per resource)")
+    with Sandbox(demo_options(rows, seed)) as sandbox:
+        console.print(f"sandbox API on {sandbox.base_url} (an account of {rows} tasks, shape 'account')")
         result = run_sync(
             SyncRequest(
                 base_url=sandbox.base_url,

@@ -51,9 +51,12 @@ def parse_fault_kinds(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
 @click.option("--seed", default=DEFAULTS["seed"], show_default=True, type=int, help="Same seed, same data.")
 @click.option("--rows", default=DEFAULTS["rows"], show_default=True, type=click.IntRange(0),
-              help="Rows per path.")
+              help="Rows per path (--shape account: rows of the largest resources).")
 @click.option("--rows-for", "rows_per_resource", multiple=True, metavar="RESOURCE=N", callback=parse_pairs,
               help="Rows for one resource (name or path); repeatable.")
+@choice("shape", "uniform: every path --rows rows, values drawn independently; account: sized and related "
+                 "like a real account (a few pipelines, hundreds of customers, leads in a funnel, one main "
+                 "currency, three years of history up to the data's end).")
 @click.option("--api-key", default=None, help="The key clients must send [default: the documented demo key].")
 @click.option("--max-page-size", default=DEFAULTS["max_page_size"], show_default=True, type=click.IntRange(1),
               help="Larger page sizes are clamped to this.")
@@ -101,6 +104,7 @@ def sandbox_command(api_key: str | None, **knobs) -> None:
     \b
     Example:
       pmcrm sandbox --port 8080 --rows 1000 --api-key "$PMCRM_API_KEY"
+      pmcrm sandbox --shape account --rows 3000
       pmcrm sandbox --port 0 --fault-rate 0.1 --fault-kinds http500,cut --server-filter
       pmcrm sandbox --url-form platform --page-size-param count --unavailable lead=22
     """
@@ -119,7 +123,9 @@ def sandbox_command(api_key: str | None, **knobs) -> None:
             click.echo("api key: the one given with --api-key")
         sys.stdout.flush()
         catalog = load_catalog()
+        size = f"{options.rows} rows per path" if options.shape == "uniform" else \
+            f"shaped like an account, {options.rows} rows in its largest paths"
         click.echo(f"serving {len(catalog.resources)} resources on {len(catalog.paths)} paths, "
-                   f"{options.rows} rows per path, seed {options.seed}; Ctrl+C stops", err=True)
+                   f"{size}, seed {options.seed}; Ctrl+C stops", err=True)
 
     serve_forever(options, announce)

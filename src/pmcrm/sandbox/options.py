@@ -1,9 +1,10 @@
 """The sandbox's knobs: one frozen ``SandboxOptions``, validated here, and its CLI flags.
 
 Every knob is off by default: a plain ``SandboxOptions()`` serves a quiet,
-well-behaved API shaped like the spec. Two kinds of knob: trouble to survive
-(latency, rate limits, faults, data moving while paging) and the ways the real
-platform may differ from the spec (where the API lives, the page-size parameter,
+well-behaved API shaped like the spec, ``rows`` rows on every path (``shape="account"``
+sizes and relates them like a real account instead: see ``shapes``). Two kinds of
+knob: trouble to survive (latency, rate limits, faults, data moving while paging) and
+the ways the real platform may differ from the spec (where the API lives, the page-size parameter,
 the envelope's row count, the error and rate-limit answers, which filters work,
 modules the key cannot use). ``pmcrm sandbox --help`` documents each flag;
 ``to_cli_args()`` gives them back for a child process.
@@ -20,10 +21,12 @@ from .error_answers import ERROR_SHAPES, ERRORS, UNAVAILABLE_CODES
 from .faults import FAULT_KINDS
 from .gateway_limits import RATE_LIMIT_BODIES, RATE_LIMIT_WINDOWS
 from .page_cache import TOTAL_FIELDS
+from .shapes import SHAPES
 from .url_forms import URL_FORMS
 
 DEFAULT_API_KEY = "sandbox-demo-key"
 CHOICES = {  # option -> its allowed values (the CLI offers the same)
+    "shape": SHAPES,
     "total_field": TOTAL_FIELDS,
     "url_form": URL_FORMS,
     "error_shape": ERROR_SHAPES,
@@ -39,8 +42,9 @@ class SandboxOptions:
     """How the sandbox behaves. Every knob is settable here and from the CLI."""
 
     seed: int = 0
-    rows: int = DEFAULT_ROWS  # rows per path
+    rows: int = DEFAULT_ROWS  # rows per path; with shape="account", rows of its largest resources
     rows_per_resource: Mapping[str, int] = field(default_factory=dict)  # by resource name or path
+    shape: str = "uniform"  # "uniform": every path alike; "account": sized and related like a real account
     api_key: str = DEFAULT_API_KEY
     max_page_size: int = 100  # larger page sizes are clamped to it
     page_size_param: str = "limit"  # the query parameter read as page size; others are ignored
@@ -49,7 +53,7 @@ class SandboxOptions:
     url_form: str = "spec"  # "spec": /v1/<module>/...; "platform": only /api/v1/module/<module>/...
     latency: float = 0.0  # seconds added to every API request (never blocks other requests)
     rate_limit: float = 0.0  # requests per second per key; 0 = unlimited
-    rate_limit_window: str = "bucket"  # "bucket" (bursts of one second's worth) or "sliding" (strict)
+    rate_limit_window: str = "sliding"  # "sliding": a strict one-second window, as real gateways; "bucket": bursts allowed
     rate_limit_status: int = 429  # the HTTP status of a refusal
     rate_limit_body: str = "json"  # "json" (message and retry_after) or "string" (the platform's words)
     retry_after: bool = True  # send Retry-After with a refusal

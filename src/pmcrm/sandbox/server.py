@@ -110,7 +110,8 @@ class Sandbox(ClientSettings, DataChanges):
 
     def __init__(self, options: SandboxOptions | None = None, **knobs):
         self.options = make_options(options, knobs)
-        self.dataset = Dataset(self.options.seed, self.options.rows, self.options.rows_per_resource)
+        self.dataset = Dataset(self.options.seed, self.options.rows, self.options.rows_per_resource,
+                               shape=self.options.shape)
         self._stats = Stats()
         self._app = SandboxApp(self.options, self.dataset, self._stats)
         self._base_url: str | None = None
@@ -188,7 +189,7 @@ def serve_forever(options: SandboxOptions, announce: Callable[[str], None]) -> N
     """Serve in the foreground until SIGINT or SIGTERM; ``announce`` gets the base URL once bound."""
 
     async def main() -> None:
-        dataset = Dataset(options.seed, options.rows, options.rows_per_resource)
+        dataset = Dataset(options.seed, options.rows, options.rows_per_resource, shape=options.shape)
         runner, base_url = await start_site(SandboxApp(options, dataset, Stats()), options.host, options.port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

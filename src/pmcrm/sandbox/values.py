@@ -60,7 +60,9 @@ def parse_timestamp(text: str) -> int:
 @dataclass
 class ColumnContext:
     """What a column generator may look at: the rows' ids and creation times, and
-    ``shared_rng(group)`` for columns that must agree row by row (city, state, zip...)."""
+    ``shared_rng(group)`` for columns that must agree row by row (city, state, zip...).
+    ``pending_is_null``: an event that would fall after the data's end has not happened
+    yet (null), instead of happening at the last moment (the "account" shape)."""
 
     rng: Random
     ids: Sequence[int | None]
@@ -68,6 +70,7 @@ class ColumnContext:
     theme: str
     field: str
     shared_rng: Callable[[str], Random] = lambda group: Random(group)
+    pending_is_null: bool = False
 
     @property
     def n(self) -> int:
@@ -269,11 +272,15 @@ def durations(ctx: ColumnContext) -> list:
 
 
 def dates(after_days: float, before_days: float, date_only: bool = False, until_now: bool = False) -> Generator:
-    """Times relative to each row's creation; ``until_now`` keeps them between creation and the data's end."""
+    """Times relative to each row's creation; ``until_now`` keeps them between creation and the data's
+    end (or, with ``pending_is_null``, leaves them null where they would fall after it)."""
     low, span = int(after_days * DAY), int((before_days - after_days) * DAY)
     @per_row
     def generate(ctx: ColumnContext) -> list:
         offsets = [low + code % span for code in array("I", ctx.rng.randbytes(4 * ctx.n))]
+        if until_now and ctx.pending_is_null:
+            return [None if m >= DATA_END else format_timestamp(m - m % DAY if date_only else m)
+                    for m in map(sum, zip(ctx.created, offsets))]
         if until_now:
             moments = [max(c, min(c + o, DATA_END - 1)) for c, o in zip(ctx.created, offsets)]
         else:

@@ -1,0 +1,114 @@
+"""A discrete-event simulation of a sync's requests against a rate-limited gateway, for the
+rate limiter's tests: `workers` requests in flight at most, each answered `latency`
+seconds after it left; a refused request is sent again, as dlt's retry does. No threads,
+no sleeping: the limiter's clock is the simulation's."""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections import deque
+from dataclasses import dataclass
+
+from pmcrm.ratelimit import RateLimiter
+
+
+class SlidingWindowGateway:
+    """At most `limit` accepted requests in any one-second window (None: no limit);
+    refusals are not counted; Retry-After is the wait rounded up to whole seconds."""
+
+    def __init__(self, limit: int | None):
+        self.limit, self.accepted = limit, deque()
+
+    def accepts(self, at: float) -> bool:
+        while self.accepted and self.accepted[0] <= at - 1.0:
+            self.accepted.popleft()
+        if self.limit is not None and len(self.accepted) >= self.limit:
+            return False
+        self.accepted.append(at)
+        return True
+
+    def retry_after(self, at: float) -> int:
+        return max(1, math.ceil(round(self.accepted[0] + 1.0 - at, 6)))
+
+    def most_in_one_window(self, history: list[float]) -> int:
+        return max((sum(1 for t in history if start <= t < start + 1.0) for start in history), default=0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Outcome:
+    seconds: float
+    refused: int
+    accepted_at: list[float]
+    limiter: RateLimiter
+
+
+def simulate(limit: int | None, requests: int, workers: int = 16, latency: float = 0.05,
+             told: float | None = None, retry_after: bool = True, jitter: float = 0.01, seed: int = 1) -> Outcome:
+    """`requests` requests against a gateway allowing `limit` per second; `told` is the
+    limit given to the client (--rate-limit); latency varies by up to `jitter` seconds.
+    A worker waiting for its turn is woken by news (the limiter's epoch), as the real
+    `acquire` is by its condition, and plans again."""
+    noise, clock = random.Random(seed), Clock()
+    limiter = RateLimiter(told, clock=clock, sleep=lambda seconds: None)
+    gateway = SlidingWindowGateway(limit)
+    events: list = []
+    order = 0
+    waiting: dict[int, tuple[int, float]] = {}  # worker -> (its plan's number, departure)
+
+    def at(moment: float, worker: int, kind: str, payload=None) -> None:
+        nonlocal order
+        heapq.heappush(events, (moment, order, worker, kind, payload))
+        order += 1
+
+    def plan(worker: int, now: float) -> None:
+        departure = limiter._reserve(now)  # acquire() without its wait: the simulation moves the time
+        waiting[worker] = (order, departure)
+        at(departure, worker, "leave", order)
+
+    left_to_send, retrying, refused, accepted_at = requests, set(), 0, []
+    for worker in range(workers):
+        at(0.0, worker, "ready")
+    while events:
+        moment, _, worker, kind, payload = heapq.heappop(events)
+        clock.now = moment
+        if kind == "ready":
+            if worker not in retrying:
+                if left_to_send == 0:
+                    continue
+                left_to_send -= 1
+            retrying.discard(worker)
+            plan(worker, moment)
+        elif kind == "leave":
+            if waiting.get(worker, (None,))[0] != payload:
+                continue  # planned again since
+            _, left = waiting.pop(worker)
+            took = latency + noise.random() * jitter
+            arrival = moment + took / 2
+            accepted = gateway.accepts(arrival)
+            at(moment + took, worker, "answer", (left, accepted, None if accepted else gateway.retry_after(arrival)))
+        else:
+            left, accepted, wait = payload
+            epoch = limiter._epoch
+            if accepted:
+                accepted_at.append(left)
+                limiter.on_success(left)
+            else:
+                refused += 1
+                limiter.on_throttled(wait if retry_after else None, left)
+                retrying.add(worker)
+            if limiter._epoch != epoch:  # news: every waiting worker plans again
+                for other, (_, departure) in list(waiting.items()):
+                    limiter._forget(departure)
+                    plan(other, moment)
+            at(moment, worker, "ready")
+    return Outcome(clock.now, refused, accepted_at, limiter)
