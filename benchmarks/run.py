@@ -28,7 +28,7 @@ from typing import Iterator
 
 import click
 
-from pmcrm.client import DEFAULT_CONCURRENCY
+from pmcrm.transport import DEFAULT_CONCURRENCY
 from pmcrm.sandbox import SandboxOptions, SandboxProcess
 
 HERE = Path(__file__).resolve().parent
@@ -268,9 +268,9 @@ def incremental(bench: Bench) -> tuple[list[dict], list[dict]]:
     rows = [row("full sync", [full]), row("full sync, server filter", [full_filtered]),
             row(f"second sync ({plan.touch:.0%} touched)", [plain],
                 note=f"{plain['requests'] / full['requests']:.1%} of the full sync's requests"),
-            row(f"second sync, server filter", [filtered],
+            row("second sync, server filter", [filtered],
                 note=f"{filtered['requests'] / full_filtered['requests']:.1%} of the full sync's requests"),
-            row(f"second sync, filter ignored by the API", [ignored],
+            row("second sync, filter ignored by the API", [ignored],
                 note=f"{ignored['requests'] / full_ignored['requests']:.1%} of the full sync's requests "
                      "(noticed on page 1, then read in full)")]
     # The 10 resources without an update timestamp are read in full on every sync: what a

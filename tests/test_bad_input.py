@@ -8,7 +8,7 @@ silently dropped row:
   NULL there and is kept verbatim in `<column>__v_text` (and counted); a field nobody
   declared becomes a text column; long strings and any Unicode are stored exactly.
   PostgreSQL text cannot hold U+0000: there the row is kept and only that character is
-  dropped (by dlt's PostgreSQL writer); DuckDB keeps it.
+  removed (by pmcrm, before the bulk copy), and the summary says where; DuckDB keeps it.
 
 The scripted API serves the crafted pages; hypothesis generates page bodies for the
 response parser and rows for the converter: every row is kept or the page is reported.
@@ -21,7 +21,6 @@ import os
 
 import psycopg2
 import pytest
-import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +30,7 @@ from pmcrm.declarations import RESOURCES_BY_NAME
 from pmcrm.errors import PmcrmError
 from pmcrm.pipeline import SyncRequest, make_pipeline, run_sync
 from pmcrm.schema import VARIANT_SUFFIX, column_name
+from pmcrm.transport import Reply
 from tests.conftest import unique_schema
 from tests.scripted_api import Answer, ScriptedApi, envelope
 from tests.test_sync_end_to_end import POSTGRES_URL, postgres_available
@@ -187,13 +187,13 @@ def test_in_postgres_the_row_is_kept_and_only_nul_is_dropped(tmp_path, postgres)
     loaded = {r["id"]: r for r in read_table(pipeline, "tasks")}
     assert loaded[1]["name"] == UNICODE.replace("\x00", ""), "only U+0000 is lost"
     assert loaded[1]["description"] == LONG and loaded[2]["name"] == "plain"
+    assert result.notes == ["U+0000 (NUL) removed from 1 text value(s), the rest of each value and its row "
+                            "kept: PostgreSQL text cannot hold it. Columns: tasks.name (1)"]
 
 
 # ------------------------------------------------- property: kept or reported, always
-def response_with(body: bytes) -> requests.Response:
-    response = requests.Response()
-    response.status_code, response._content = 200, body
-    return response
+def response_with(body: bytes) -> Reply:
+    return Reply(status=200, content=body)
 
 
 json_values = st.recursive(

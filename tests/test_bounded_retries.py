@@ -5,11 +5,14 @@ against here, for the default settings, without waiting them out."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from pmcrm.client import ApiClient, HttpSettings
+from pmcrm.client import ApiClient
 from pmcrm.errors import RequestFailedError, UnavailableError
 from pmcrm.pipeline import SyncRequest, run_sync
+from pmcrm.transport import HttpSettings
 from tests.scripted_api import Answer, ScriptedApi, envelope
 
 KEY = "bounded-retries-key-42"
@@ -22,9 +25,9 @@ def always(answer: Answer) -> ScriptedApi:
 
 
 def record_waits(client: ApiClient) -> list[float]:
-    """The backoff sleeps the retrying session asks for, recorded instead of slept."""
+    """The backoff sleeps the transport asks for, recorded instead of slept."""
     waits: list[float] = []
-    client._client.session.send.retry.sleep = waits.append
+    client.transport.sleep = waits.append
     return waits
 
 
@@ -89,10 +92,12 @@ def test_a_long_retry_after_is_capped_at_max_retry_delay_for_the_request_and_for
                             Answer(envelope([{"id": 1}]))) as api:
         client = ApiClient(api.base_url, KEY, settings)
         waits = record_waits(client)
+        started = time.monotonic()
         page = client.fetch_page("tasks", "/v1/task/tasks/list", 1, 100)
-        # The shared limiter paused every thread for the capped delay, not for a day:
+        # The shared pacer paused every request for the capped delay, not for a day:
         # this next request gets through (a day-long pause would trip pytest's timeout).
         api.then(Answer(envelope([{"id": 2}])))
         assert client.fetch_page("tasks", "/v1/task/tasks/list", 2, 100).items == [{"id": 2}]
-    assert page.items == [{"id": 1}] and waits == [0.2]
+    assert page.items == [{"id": 1}] and 0.2 <= time.monotonic() - started < 5
+    assert waits == [], "a refusal for the rate waits for the shared pacer, not for a backoff of its own"
     assert settings.worst_case_seconds(retry_after=True) == 3 * (10 + 2) + 2 * 0.2

@@ -53,8 +53,9 @@ def test_from_cron_a_run_prints_plain_text_and_exits_0(sandbox):
                           stdin=subprocess.DEVNULL, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "\x1b[" not in done.stdout + done.stderr
-    finished = sorted(line.split(" pmcrm: ")[1].split(":")[0] for line in done.stderr.splitlines())
-    assert finished == ["pipeline", "tasks"]  # one timestamped line per resource
+    said = [line.split(" pmcrm: ")[1] for line in done.stderr.splitlines()]
+    assert sorted(text.split(":")[0] for text in said[:2]) == ["pipeline", "tasks"]  # one line per resource
+    assert said[2:] == ["normalizing (2 resources read)", "loading (2 resources read)"]  # then each step
     assert "sync complete" in done.stdout
 
 

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from pmcrm.client import ApiClient, HttpSettings
+from pmcrm.client import ApiClient
+from pmcrm.transport import HttpSettings
 from pmcrm.errors import ApiError, AuthError, BadResponseError, RequestFailedError, UnavailableError
 from tests.scripted_api import Answer, ScriptedApi, envelope, error
 

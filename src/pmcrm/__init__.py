@@ -23,7 +23,7 @@ _EXPORTS = {
     "ReadOptions": "pmcrm.source",
     "RunRecord": "pmcrm.source",
     "pmcrm_source": "pmcrm.source",
-    "HttpSettings": "pmcrm.client",
+    "HttpSettings": "pmcrm.transport",
     "Target": "pmcrm.destinations",
     "diagnose": "pmcrm.diagnose",
 }

@@ -4,20 +4,29 @@ worked out once per run and asked everywhere else.
 DuckDB by default, in a file in the current folder; the filesystem destination as plain
 parquet files (each sync a full snapshot) or Delta tables (merges); any other dlt
 destination by name, with its credentials from dlt's config
-(`DESTINATION__POSTGRES__CREDENTIALS`, ...).
+(`DESTINATION__POSTGRES__CREDENTIALS`, ...). PostgreSQL gets parquet files, copied in by
+the ADBC driver, and text without U+0000 (`NulRemover`).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from dlt.common.destination import Destination
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.destination.exceptions import UnknownDestinationModule
+from dlt.common.schema.utils import get_columns_names_with_prop
+from dlt.destinations.impl.postgres.postgres import PostgresClient, PostgresParquetCopyJob
+from dlt.destinations.sql_jobs import SqlMergeFollowupJob
 
 from pmcrm.errors import SettingsError
 from pmcrm.load_settings import duckdb_credentials
@@ -38,9 +47,18 @@ EXAMPLE_CREDENTIALS = {"postgres": "postgresql://user:password@host:5432/databas
 # transaction. dlt's default, truncate-and-insert, empties them when the load starts, so a
 # load that failed later left `pipeline` and `st_projects_users` empty.
 ATOMIC_REPLACE = "insert-from-staging"
-# Formats that keep '' distinct from NULL and load fast, best first. Postgres takes
-# parquet only through the optional ADBC driver, and its CSV path turns '' into NULL.
+# Formats that keep '' distinct from NULL and load fast, best first.
 _PREFERRED_FORMATS = ("parquet", "insert_values")
+# PostgreSQL: parquet, which dlt copies in through the ADBC driver (adbc-driver-postgresql,
+# a dependency): one binary COPY per load file. Chosen by measurement, side by side in one
+# run (`benchmarks/postgres.py --formats`, tasks x 100,000 rows, first sync; README there):
+# parquet 9.6 s and 340 MB peak (226 MB with 2 load workers), csv 17.8 s and 193 MB,
+# insert_values 34.9 s and 636 MB. csv is also wrong: dlt 1.31's COPY says `NULL ''` plus
+# FORCE_NULL on every nullable column, so '' arrives as NULL, and no csv_format setting
+# changes that statement. insert_values turns every arrow table into SQL text (dlt's
+# ArrowToInsertValuesWriter, with a warning per table): the slowest and the largest.
+POSTGRES_FILE_FORMAT = "parquet"
+POSTGRES_DRIVER = "adbc_driver_postgresql"
 
 
 @dataclass(frozen=True)
@@ -61,11 +79,16 @@ class Target:
             raise SettingsError("--bucket-url and --table-format apply to --destination filesystem only")
         if self.table_format == "delta" and importlib.util.find_spec("deltalake") is None:
             raise SettingsError("Delta tables need the deltalake package: pip install 'pmcrm[delta]'")
+        if self.destination == "postgres" and importlib.util.find_spec(POSTGRES_DRIVER) is None:
+            # Without it dlt would fall back to SQL INSERT statements: slow, and memory grows.
+            raise SettingsError("PostgreSQL is loaded through the ADBC driver: pip install adbc-driver-postgresql")
 
     def make(self) -> Any:
         """The dlt destination object."""
         if self.destination == "duckdb":
             return dlt.destinations.duckdb(duckdb_credentials(self.duckdb_file), replace_strategy=ATOMIC_REPLACE)
+        if self.destination == "postgres":
+            return BulkPostgres(replace_strategy=ATOMIC_REPLACE)
         if self.destination == "filesystem":
             url = self.bucket_url or dlt.config.get("destination.filesystem.bucket_url") or DEFAULT_BUCKET_URL
             return dlt.destinations.filesystem(bucket_url=url if "://" in url else os.path.abspath(url))
@@ -99,6 +122,7 @@ class Target:
             sql=not destination.destination_type.endswith("filesystem"),
             plain_files=plain_files,
             duckdb=destination.destination_type.endswith("duckdb"),
+            postgres=destination.destination_type.endswith("postgres"),
             file_format=_file_format(destination),
             run_options=run_options,
         )
@@ -109,13 +133,16 @@ class DestinationTraits:
     """What a destination can do, asked once: `sql` (deletions, views, first-load checks,
     the runs table's queries), `plain_files` (parquet files cannot merge or update rows, so
     every sync writes each table as a full snapshot: replace, no cursor, deleted rows
-    simply gone), `file_format` for `pipeline.run`, and `run_options` that depend on it."""
+    simply gone), `file_format` for `pipeline.run`, and `run_options` that depend on it.
+    `duckdb` and `postgres` load in pmcrm's process (see load_settings); PostgreSQL text
+    cannot hold U+0000 (`text_filter`)."""
 
     sql: bool
     plain_files: bool
     duckdb: bool
     file_format: str | None
     run_options: dict[str, Any] = field(default_factory=dict)
+    postgres: bool = False
 
     @property
     def incremental(self) -> bool:
@@ -129,11 +156,144 @@ class DestinationTraits:
     def run_kwargs(self) -> dict[str, Any]:
         return {"loader_file_format": self.file_format, **self.run_options}
 
+    def text_filter(self, source: Any) -> "NulRemover":
+        """What the destination needs done to the source's text before it is written:
+        on PostgreSQL, U+0000 removed (counted for the summary); elsewhere nothing."""
+        remover = NulRemover()
+        if self.postgres:
+            remover.attach(source)
+        return remover
+
+
+class NulRemover:
+    """PostgreSQL text cannot hold U+0000, and COPY refuses a whole file for one. This map
+    step removes that character from every text value of the arrow tables the resources
+    yield - the row and the rest of the value are kept - and counts the values it changed
+    per column, for a note in the summary. Looking costs little: one byte search in each
+    text column's data buffer; only a column that holds a NUL is rewritten."""
+
+    def __init__(self) -> None:
+        self.changed: Counter[str] = Counter()  # "table.column" -> values changed
+        self._lock = threading.Lock()
+
+    def attach(self, source: Any) -> None:
+        for name, resource in source.resources.items():
+            resource.add_map(self._cleaner(name))
+
+    def _cleaner(self, table: str) -> Any:
+        def clean(item: Any, meta: Any = None) -> Any:  # dlt passes `meta` to a map of two arguments
+            return self.clean(item, table)
+
+        return clean
+
+    def clean(self, item: Any, table: str) -> Any:
+        if not isinstance(item, pa.Table):
+            return item
+        for index, column in enumerate(item.schema):
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                continue
+            values = item.column(index)
+            if not any(_data_has_nul(chunk) for chunk in values.chunks):
+                continue
+            cleaned = pc.replace_substring(values, "\x00", "")
+            changed = pc.sum(pc.not_equal(values, cleaned).cast(pa.int64())).as_py() or 0
+            if changed:
+                item = item.set_column(index, column, cleaned)
+                with self._lock:
+                    self.changed[f"{table}.{column.name}"] += changed
+        return item
+
+    def notes(self) -> list[str]:
+        if not self.changed:
+            return []
+        where = ", ".join(f"{name} ({n})" for name, n in sorted(self.changed.items()))
+        return [f"U+0000 (NUL) removed from {sum(self.changed.values())} text value(s), the rest of each "
+                f"value and its row kept: PostgreSQL text cannot hold it. Columns: {where}"]
+
+
+def _data_has_nul(chunk: pa.Array) -> bool:
+    """Whether the text bytes behind `chunk` hold a NUL (for a slice: maybe outside it)."""
+    data = chunk.buffers()[2] if len(chunk) else None
+    return data is not None and data.to_pybytes().find(b"\0") >= 0
+
+
+class _EmptyFileSkippingCopyJob(PostgresParquetCopyJob):
+    """dlt's ADBC copy of one parquet file - except a file without rows, which it cannot
+    copy (`adbc_ingest` gets no record batch: "Must pass schema, or at least one
+    RecordBatch"). pmcrm writes such files on purpose: the declared schema with no rows
+    creates the table of an empty resource, and an incremental run whose rows did not
+    change writes nothing else. The table exists by then (dlt creates it before the jobs
+    run), so there is nothing to copy."""
+
+    def run(self) -> None:
+        if pq.read_metadata(self._file_path).num_rows:
+            super().run()
+
+
+def _key_index_sql(table: Any, sql_client: Any, unique: bool) -> list[str]:
+    """An index on the table's primary key (`id`: the merge tables have one, the snapshot
+    tables none), unless it has one. dlt's merge on PostgreSQL runs `DELETE FROM <table> d
+    WHERE EXISTS (SELECT 1 FROM <staging> s WHERE d.id = s.id)`, and dlt indexes no primary
+    key: that delete read the whole table on every merge (1,000,000 rows read to replace
+    10,000: EXPLAIN ANALYZE in benchmarks/README.md). A UNIQUE index also tells the planner,
+    before any ANALYZE has run, that each staged id matches one row, so it looks them up."""
+    keys = get_columns_names_with_prop(table, "primary_key")
+    if not keys:
+        return []
+    name = sql_client.escape_column_name(f"{table['name']}__pmcrm_key"[:63], quote=True)
+    columns = ", ".join(sql_client.escape_column_name(key) for key in keys)
+    kind = "UNIQUE INDEX" if unique else "INDEX"
+    return [f"CREATE {kind} IF NOT EXISTS {name} ON {sql_client.make_qualified_table_name(table['name'])} ({columns})"]
+
+
+class _KeyedMergeJob(SqlMergeFollowupJob):
+    """dlt's merge, after making sure the key it deletes by is indexed. A table pmcrm
+    created has its unique index; one created before gets a plain index here, once: a
+    unique one would fail every merge of a table that already held a duplicate id."""
+
+    @classmethod
+    def generate_sql(cls, table_chain: Any, sql_client: Any) -> list[str]:
+        index = _key_index_sql(table_chain[0], sql_client, unique=False)
+        return [*index, *super().generate_sql(table_chain, sql_client)]
+
+
+class _BulkPostgresClient(PostgresClient):
+    def create_load_job(self, table: Any, file_path: str, load_id: str, restore: bool = False) -> Any:
+        job = super().create_load_job(table, file_path, load_id, restore)
+        return _EmptyFileSkippingCopyJob(file_path) if isinstance(job, PostgresParquetCopyJob) else job
+
+    def _get_table_update_sql(self, table_name: str, new_columns: Any, generate_alter: bool) -> list[str]:
+        """A new table's CREATE, and its key's unique index - not in the staging dataset,
+        where dlt allows a key twice (the merge keeps one row per key)."""
+        sql = super()._get_table_update_sql(table_name, new_columns, generate_alter)
+        if generate_alter or self.sql_client.is_staging_dataset_active:
+            return sql
+        return [*sql, *_key_index_sql(self.prepare_load_table(table_name), self.sql_client, unique=True)]
+
+    def _create_merge_followup_jobs(self, table_chain: Any) -> list[Any]:
+        return [_KeyedMergeJob.from_table_chain(table_chain, self.sql_client)]
+
+
+class BulkPostgres(dlt.destinations.postgres):
+    """dlt's PostgreSQL destination with two changes: empty parquet files are skipped
+    (`_EmptyFileSkippingCopyJob`), and a table's primary key is indexed when the table is
+    created, or else before its next merge (`_key_index_sql`). To dlt it is the same destination
+    (type, config section `destination.postgres`, pipeline state)."""
+
+    @property
+    def destination_type(self) -> str:
+        return "dlt.destinations.postgres"
+
+    @property
+    def client_class(self) -> type[PostgresClient]:
+        return _BulkPostgresClient
+
 
 def _file_format(destination: Any) -> str | None:
-    """Parquet where the destination loads it natively: far faster than SQL inserts."""
+    """Parquet where the destination loads it natively: far faster than SQL inserts.
+    PostgreSQL lists parquet only with its ADBC driver (POSTGRES_FILE_FORMAT)."""
     if destination.destination_type.endswith("postgres"):
-        return "insert_values"
+        return POSTGRES_FILE_FORMAT
     formats = destination.capabilities().supported_loader_file_formats
     return next((f for f in _PREFERRED_FORMATS if f in formats), None)
 

@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
-from pmcrm.client import ApiClient, HttpSettings
+from pmcrm.client import ApiClient
+from pmcrm.transport import HttpSettings
 from pmcrm.declarations import RESOURCES_BY_NAME, ResourceSpec
 from pmcrm.errors import AuthError, PmcrmError, UnavailableError
 from pmcrm.pages import served_page_size

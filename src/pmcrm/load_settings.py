@@ -9,6 +9,9 @@ at a time, when each was added (benchmarks/README.md has the latest end-to-end r
   until the end of the load (~0.9 GB peak). A small threshold writes as it goes.
 - dlt's 20 parallel load jobs each hold DuckDB buffers; 2 are as fast on 2 cores with
   less memory.
+- The same 20 jobs on PostgreSQL each hold a load file: the ADBC driver reads it into arrow
+  and libpq buffers its COPY (up to 32 MB): ~45 MB a job (memray, tasks x 100,000 rows),
+  so the peak grew with the number of load files until 20 ran at once (~1 GB).
 - One load file per table held a whole table: DuckDB's commit of a 40,000-row table
   needed more than its memory limit. Files of LOAD_FILE_ROWS rows keep each commit small.
 A value the user set in dlt's config or environment always wins over these.
@@ -32,6 +35,8 @@ LOAD_FILE_ROWS = 10_000
 # dlt config key -> value, for every destination; DUCKDB_DLT_SETTINGS for DuckDB only.
 DLT_SETTINGS: dict[str, Any] = {"data_writer.buffer_max_items": 1, "data_writer.file_max_items": LOAD_FILE_ROWS}
 DUCKDB_DLT_SETTINGS: dict[str, Any] = {"load.workers": 2}
+# PostgreSQL: 2 load jobs at once bound the load's memory whatever the rows (see above).
+POSTGRES_DLT_SETTINGS: dict[str, Any] = {"load.workers": 2}
 
 
 def duckdb_credentials(path: str) -> DuckDbCredentials:
@@ -39,11 +44,13 @@ def duckdb_credentials(path: str) -> DuckDbCredentials:
 
 
 @contextmanager
-def dlt_settings(duckdb: bool) -> Iterator[None]:
+def dlt_settings(duckdb: bool, postgres: bool = False) -> Iterator[None]:
     """The settings above for the duration of one run, except those the user configured."""
     wanted = dict(DLT_SETTINGS)
     if duckdb:
         wanted.update(DUCKDB_DLT_SETTINGS)
+    if postgres:
+        wanted.update(POSTGRES_DLT_SETTINGS)
     unset = {key: value for key, value in wanted.items() if dlt.config.get(key) is None}
     with dlt.config.values(unset):
         yield

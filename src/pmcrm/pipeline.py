@@ -22,7 +22,7 @@ from dlt.load.exceptions import LoadClientJobException
 from dlt.common.pipeline import NormalizeInfo
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pmcrm.client import URL_SHAPE_CODES, HttpSettings
+from pmcrm.client import URL_SHAPE_CODES
 from pmcrm.declarations import RESOURCES_BY_NAME
 from pmcrm.deletions import DeletionMode, apply_deletions
 from pmcrm.destinations import DestinationTraits, Target, require_credentials
@@ -36,6 +36,7 @@ from pmcrm.progress import NO_PROGRESS, Progress
 from pmcrm.redact import redact, register_secret
 from pmcrm.runs import SyncResult, record_run, runs_row
 from pmcrm.source import ReadOptions, RunRecord, pmcrm_source, select_resources
+from pmcrm.transport import HttpSettings
 from pmcrm.resource_state import ResourceState, resource_states, start_date_note
 from pmcrm.urls import candidate_locations
 from pmcrm.views import drop_views, install_views
@@ -216,6 +217,7 @@ def _sync(request: SyncRequest, destination, traits: DestinationTraits) -> SyncR
         track_deletions=request.deletions != "keep" and not traits.plain_files,
         run_record=record,
     )
+    text = traits.text_filter(source)  # PostgreSQL: U+0000 removed from text, counted
     notes: list[str] = []
     try:
         recovered = finish_pending_packages(pipeline, traits)
@@ -231,7 +233,7 @@ def _sync(request: SyncRequest, destination, traits: DestinationTraits) -> SyncR
             notes.append(note)
         steps = StepTracker(record.progress)
         try:
-            with dlt_settings(traits.duckdb):
+            with dlt_settings(traits.duckdb, traits.postgres):
                 normalized = run_steps(pipeline, source, request.full_refresh, traits, steps)
         except KeyboardInterrupt:
             raise interrupted(pipeline, steps.current) from None
@@ -244,6 +246,7 @@ def _sync(request: SyncRequest, destination, traits: DestinationTraits) -> SyncR
             notes.append("deletions not applied: the destination has no SQL")
         if traits.sql:
             notes.extend(refresh_views(pipeline, request.read.timezone, bool(request.resources)))
+        notes.extend(text.notes())
     except PipelineStepFailed as exc:
         discard_failed_run(pipeline)
         cause = find_pmcrm_error(exc)

@@ -17,7 +17,9 @@ window per key, what real gateways do; a token bucket of N per second is close t
   The first refusal (429, or any answer that says the rate was exceeded) tells the limit:
   the requests that left in the second before the refused one, all accepted. From then on
   the run paces as for a known limit. A refused request does not count in the window
-  (the gateway did not count it either).
+  (the gateway did not count it either). A refusal with fewer than MIN_EVIDENCE of ours
+  in the window tells nothing (another client may have spent it): every request waits
+  for its Retry-After (or a window), and the pace ramps up again.
 - Requests in flight when the refusal is answered are part of the same episode: their
   refusals confirm the limit, they do not cut it again.
 - `Retry-After`: a whole number of seconds ("1") is often far longer than the wait the
@@ -38,6 +40,7 @@ GUARD = 0.03  # seconds added to a window: request arrival jitter must not put N
 START_IN_FLIGHT = 3.0  # requests a first refusal may cost while the limit is unknown
 GROWTH = 4.0  # the unknown-limit pace is multiplied by this per second, smoothly
 FIRST_RTT_GUESS = 0.05  # seconds, until the first response measures it
+MIN_EVIDENCE = 4  # accepted requests in the window before a refusal: fewer tell no limit
 
 
 class RateLimiter:
@@ -161,6 +164,14 @@ class RateLimiter:
                     self.limit = max(1.0, self.limit - 1)  # it was counted as accepted: it was not
                 return
             accepted = sum(1 for sent in self._sent if left - WINDOW < sent < left)
+            if accepted < MIN_EVIDENCE and self.ceiling is None:
+                # Too few of ours in the window to tell a limit (someone else may have spent
+                # it: another run with the same key): wait as told, then ramp up again.
+                self._paused_until = max(self._paused_until, now + (retry_after or WINDOW))
+                self._ramp_from = self._paused_until
+                self._episode_from, self._episode_left, self._episode_retry_after = now, left, retry_after
+                self._news()
+                return
             learned = max(1.0, float(accepted))
             if self.ceiling is not None:
                 learned = min(learned, self.ceiling)

@@ -16,7 +16,7 @@ from typing import Any
 
 import dlt
 
-from pmcrm.client import RequestStats
+from pmcrm.transport import RequestStats
 from pmcrm.errors import SyncFailedError
 from pmcrm.redact import redact
 

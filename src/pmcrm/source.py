@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import dlt
 import pyarrow as pa
 
-from pmcrm.client import ApiClient, HttpSettings, Page, RequestStats
+from pmcrm.client import ApiClient, Page
 from pmcrm.convert import PageConverter, TableBatcher
 from pmcrm.declarations import RESOURCES, RESOURCES_BY_NAME, ResourceSpec
 from pmcrm.deletions import ReadLedger, deleted_at_column
@@ -36,6 +36,7 @@ from pmcrm.incremental import (
 from pmcrm.memory import release_free_memory
 from pmcrm.pages import EndpointReader, PageBudget, SeenKeys, row_key, served_page_size
 from pmcrm.progress import NO_PROGRESS, Progress
+from pmcrm.transport import HttpSettings, RequestStats
 
 SOURCE_NAME = "pmcrm"
 # Source state key: resource -> when it was last read completely (ISO time, UTC). In the

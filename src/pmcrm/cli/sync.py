@@ -17,7 +17,7 @@ import click
 import dlt
 
 from pmcrm.cli.output import err_console, fail, finish
-from pmcrm.client import DEFAULT_CONCURRENCY
+from pmcrm.transport import DEFAULT_CONCURRENCY
 from pmcrm.declarations import RESOURCES
 from pmcrm.deletions import DELETION_MODES
 from pmcrm.destinations import DEFAULT_BUCKET_URL, DEFAULT_DATASET, DEFAULT_DUCKDB_FILE, TABLE_FORMATS

@@ -1,0 +1,248 @@
+"""Sending one GET until it is answered for good: pooled connections, the shared pacer,
+retries with backoff and jitter. `Transport.get` returns the last answer; what it means
+is pmcrm.client's business.
+
+Why by hand, and not dlt's retrying `requests` session (what pmcrm used before): the
+same GET of a 143 KB page cost 1.5 ms more CPU through requests and dlt's tenacity
+wrapper than through urllib3's pool directly (2.4 ms against 0.9 ms with the JSON parse,
+`benchmarks/README.md`), and a sync fetches thousands of pages on a CPU that also parses
+and converts them. The policy is dlt's, kept: retried are 429 and every answer that says
+the rate was exceeded, 5xx, a connection refused or cut, no answer within the timeout,
+and (pmcrm's own) a body that is not JSON and the error envelope's codes 10 and 13; the
+wait is exponential (backoff_factor x 1, 2, 4, ... capped at max_retry_delay), or the
+answer's Retry-After (capped), plus up to `jitter` seconds; at most `max_attempts`.
+A refusal for the request rate waits for the shared pacer instead (pmcrm.ratelimit).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+from urllib.parse import urlencode
+from urllib.request import getproxies, proxy_bypass
+
+import orjson
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from pmcrm.envelope import read_error, says_rate_limited
+from pmcrm.errors import RETRYABLE_CODES
+from pmcrm.ratelimit import RateLimiter
+
+DEFAULT_CONCURRENCY = 16
+RETRY_STATUSES = frozenset(range(500, 600))
+# Names of the ways a request can fail without an answer, as the retry counts show them.
+FAILURE_NAMES = {
+    "ReadTimeoutError": "ReadTimeout",
+    "ConnectTimeoutError": "ConnectTimeout",
+    "NewConnectionError": "ConnectionError",
+    "ProtocolError": "IncompleteBody",
+    "IncompleteRead": "IncompleteBody",
+    "SSLError": "SSLError",
+}
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """How hard to try; each field is the `pmcrm sync` flag of the same name where it has
+    one. `worst_case_seconds()` bounds one request that keeps failing; with the defaults:
+    5 attempts of up to 10 s to connect + 30 s of silence, 1+2+4+8 s of backoff and up to
+    1 s of jitter per wait = 219 s; answered with a long Retry-After that the API then
+    insists on, each wait is capped at `max_retry_delay` (60 s): 444 s. Then the request
+    fails and the sync with it. Not counted: time queued behind the shared rate limiter.
+    Not bounded: a server that trickles bytes more often than every `timeout` seconds
+    (the timeout is per read)."""
+
+    timeout: float = 30.0
+    connect_timeout: float = 10.0
+    max_attempts: int = 5
+    backoff_factor: float = 1.0
+    max_retry_delay: float = 60.0
+    jitter: float = 1.0
+    # 16 requests in flight: at 50 ms per request, 8 left the run waiting on the network
+    # (benchmarks/README.md, scenario 2); the shared pacer, not this, protects the API.
+    concurrency: int = DEFAULT_CONCURRENCY
+    rate_limit: float | None = None
+
+    def worst_case_seconds(self, retry_after: bool = False) -> float:
+        """Longest one failing request takes: every attempt times out (connect, then read),
+        every wait is the full backoff (or `max_retry_delay`, for a long Retry-After)."""
+        waits = [self.max_retry_delay if retry_after else min(self.backoff_factor * 2**n, self.max_retry_delay)
+                 for n in range(self.max_attempts - 1)]
+        attempts = self.max_attempts * (self.connect_timeout + self.timeout)
+        return attempts + sum(waits) + (self.max_attempts - 1) * self.jitter
+
+
+@dataclass
+class RequestStats:
+    """Thread-safe counters for the run summary."""
+
+    requests: int = 0
+    retries: Counter = field(default_factory=Counter)
+    pages: Counter = field(default_factory=Counter)
+    rows: Counter = field(default_factory=Counter)
+    bad_values: Counter = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, counter: str, key: str = "", amount: int = 1) -> None:
+        with self._lock:
+            if counter == "requests":
+                self.requests += amount
+            else:
+                getattr(self, counter)[key] += amount
+
+    @property
+    def total_retries(self) -> int:
+        return sum(self.retries.values())
+
+
+# orjson reads an integer beyond 64 bits as a float, silently rounding it (a 20-digit
+# reference sent as a JSON number). A body with a run of 20+ digits anywhere is parsed
+# again by the standard library, which keeps integers exact. The check maps digits to
+# '0' and the rest to ' ', then searches once: ~0.1 ms per 150 KB page (a regex: ~4 ms).
+_DIGITS_ONLY = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+_LONG_NUMBER = b"0" * 20
+_UNPARSED = object()
+
+
+def parse_json(content: bytes) -> Any:
+    body = orjson.loads(content)
+    if _LONG_NUMBER in content.translate(_DIGITS_ONLY):
+        body = json.loads(content)
+    return body
+
+
+@dataclass
+class Reply:
+    """The last answer to one GET: a status, headers and body, or the failure that left
+    no answer (`failure`: its name, `detail`: its text). `attempts` made in all."""
+
+    status: int = 0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content: bytes = b""
+    failure: str | None = None
+    detail: str = ""
+    attempts: int = 1
+    _body: Any = field(default=_UNPARSED, repr=False)
+
+    @property
+    def body(self) -> Any:
+        """The JSON body, parsed once (None if it is not JSON)."""
+        if self._body is _UNPARSED:
+            try:
+                self._body = parse_json(self.content) if self.content else None
+            except (orjson.JSONDecodeError, ValueError):
+                self._body = None
+        return self._body
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.failure is None and says_rate_limited(self.status, self.body)
+
+    def retry_reason(self) -> str | None:
+        """Why this answer deserves another attempt, or None."""
+        if self.failure is not None:
+            return self.failure
+        if self.rate_limited:
+            return "http 429" if self.status == 429 else f"rate limit (http {self.status})"
+        if self.status in RETRY_STATUSES:
+            return f"http {self.status}"
+        if self.status != 200:
+            return None
+        if self.body is None:
+            return "broken body"
+        error = read_error(self.body)
+        if error is not None and error.code in RETRYABLE_CODES:
+            return f"error {error.code}"
+        return None
+
+    def retry_after(self, cap: float) -> float | None:
+        """Retry-After in seconds (or an HTTP date), capped: one 'Retry-After: 86400' must
+        not stop a sync for a day."""
+        value = (self.headers.get("Retry-After") or "").strip()
+        if value.isdigit():
+            return min(float(value), cap)
+        if value:
+            from email.utils import parsedate_to_datetime
+
+            try:
+                return min(max(0.0, parsedate_to_datetime(value).timestamp() - time.time()), cap)
+            except (TypeError, ValueError):
+                return None
+        return None
+
+
+class Transport:
+    """GETs through one pool of keep-alive connections, paced and retried (module docstring)."""
+
+    def __init__(self, settings: HttpSettings, limiter: RateLimiter, stats: RequestStats, origin: str,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.settings, self.limiter, self.stats = settings, limiter, stats
+        self.sleep = sleep  # tests record the waits instead of sleeping them
+        self._random = random.Random()
+        self._pool = _pool_for(origin, settings)
+
+    def get(self, url: str, query: Mapping[str, Any]) -> Reply:
+        target = f"{url}?{urlencode(query)}"
+        settings = self.settings
+        for attempt in range(1, settings.max_attempts + 1):
+            reply = self._once(target)
+            reply.attempts = attempt
+            reason = reply.retry_reason()
+            if reason is None or attempt == settings.max_attempts:
+                return reply
+            self.stats.add("retries", reason)
+            if reply.rate_limited:
+                # The shared pacer learns from it and plans every request's next departure.
+                continue
+            wait = reply.retry_after(settings.max_retry_delay) if reply.failure is None else None
+            if wait is None:
+                wait = min(settings.backoff_factor * 2 ** (attempt - 1), settings.max_retry_delay)
+            self.sleep(wait + self._random.uniform(0, settings.jitter))
+        return reply
+
+    def _once(self, target: str) -> Reply:
+        left = self.limiter.acquire()
+        self.stats.add("requests")
+        try:
+            response = self._pool.request("GET", target, preload_content=True, redirect=True, retries=False)
+        except Urllib3Error as exc:
+            cause = exc.reason if isinstance(getattr(exc, "reason", None), Exception) else exc
+            name = type(cause).__name__
+            return Reply(failure=FAILURE_NAMES.get(name, name), detail=str(cause))
+        reply = Reply(status=response.status, headers=response.headers, content=response.data or b"")
+        if reply.rate_limited:
+            self.limiter.on_throttled(reply.retry_after(self.settings.max_retry_delay), left)
+        else:
+            self.limiter.on_success(left)
+        return reply
+
+
+def _pool_for(origin: str, settings: HttpSettings) -> urllib3.PoolManager:
+    """A pool manager for `origin`, through the proxy the environment names for it (as
+    requests did: HTTP(S)_PROXY / NO_PROXY), verifying TLS against REQUESTS_CA_BUNDLE or
+    SSL_CERT_FILE if set, else certifi's bundle."""
+    timeout = urllib3.Timeout(connect=settings.connect_timeout, read=settings.timeout)
+    size = max(settings.concurrency, 1) * 2
+    scheme, _, host = origin.partition("://")
+    ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
+    if ca is None:
+        try:
+            import certifi
+
+            ca = certifi.where()
+        except ImportError:
+            ca = None
+    options: dict[str, Any] = {"timeout": timeout, "maxsize": size, "block": False, "retries": False}
+    if scheme == "https" and ca:
+        options["ca_certs"] = ca
+    proxy = getproxies().get(scheme)
+    if proxy and not proxy_bypass(host.split(":")[0]):
+        return urllib3.ProxyManager(proxy, **options)
+    return urllib3.PoolManager(**options)
