@@ -86,22 +86,33 @@ def baseline_job(params: dict, api_key: str) -> dict:
 
 
 def floor_job(params: dict, api_key: str) -> dict:
+    """The physics of a read: every page fetched over keep-alive connections of the
+    standard library's http.client and parsed by orjson, nothing kept. Not pmcrm's own
+    HTTP stack: the floor must not move when pmcrm's choice of library does."""
+    import http.client
+    from urllib.parse import urlencode, urlsplit
+
     import orjson
-    import requests
 
     from pmcrm.declarations import RESOURCES
 
-    local = threading.local()  # one keep-alive session per thread
+    local = threading.local()  # one keep-alive connection per thread
     counted = {"requests": 0, "rows": 0}
     lock = threading.Lock()
+    origin = urlsplit(params["base_url"])
 
     def fetch(path: str, page: int, limit: int) -> dict:
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-        query = {"api_key": api_key, "page": page, "limit": limit}
-        while (reply := local.session.get(params["base_url"] + path, params=query)).status_code == 429:
-            time.sleep(float(reply.headers.get("Retry-After", 1)))
-        body = orjson.loads(reply.content)["response"]
+        if not hasattr(local, "connection"):
+            local.connection = http.client.HTTPConnection(origin.hostname, origin.port, timeout=60)
+        query = urlencode({"api_key": api_key, "page": page, "limit": limit})
+        while True:
+            local.connection.request("GET", f"{path}?{query}")
+            reply = local.connection.getresponse()
+            content = reply.read()
+            if reply.status != 429:
+                break
+            time.sleep(float(reply.getheader("Retry-After", "1")))
+        body = orjson.loads(content)["response"]
         with lock:
             counted["requests"] += 1
             counted["rows"] += len(body["items"])

@@ -166,7 +166,7 @@ def run_sync(request: SyncRequest) -> SyncResult:
             dataset_name=request.target.dataset,
             pipelines_dir=request.pipelines_dir,
         )
-        note = record_run(runs_pipeline, runs_row(result), **traits.run_kwargs())
+        note = record_run(runs_pipeline, runs_row(result), traits.sql, **traits.run_kwargs())
         if note:
             result.notes.append(note)
     return result
