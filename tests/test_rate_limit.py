@@ -42,7 +42,7 @@ def test_told_a_rate_requests_are_evenly_spaced_never_a_burst():
     limiter, _ = limiter_on_a_fake_clock(10)
     left = [limiter.acquire() for _ in range(50)]
     assert all(b - a >= 0.1 - 1e-9 for a, b in zip(left, left[1:]))
-    assert max(sum(1 for t in left if start <= t < start + WINDOW + GUARD) for start in left) <= 10
+    assert max(sum(1 for t in left if start <= t < start + (WINDOW + GUARD)) for start in left) <= 10
 
 
 def test_on_a_fast_network_without_a_limit_the_pace_is_far_above_what_a_sync_can_parse():
@@ -141,3 +141,14 @@ def test_not_told_the_limit_a_sync_learns_it_from_its_first_refusals(limited_api
     # machine, more when the test's own threads are slow to read the answers; never all 16.
     assert served["rate_limited"] <= 8
     assert result.stats.retries.get("http 429", 0) == served["rate_limited"]
+
+
+def test_a_refusal_that_jitter_explains_widens_the_guard_and_keeps_the_limit():
+    limiter, clock = limiter_on_a_fake_clock(5)
+    left = [limiter.acquire() for _ in range(6)]  # 5 in the first window, the 6th after it
+    clock.now = left[-1] + 0.05
+    limiter.on_throttled(retry_after=1, left=left[-1])  # arrived a hair early at the gateway
+    assert limiter.limit == 5, "still the limit it was told"
+    assert limiter._guard == 2 * GUARD, "windows are kept apart by a wider guard from now on"
+    limiter.on_throttled(retry_after=1, left=limiter.acquire())
+    assert limiter._guard == 4 * GUARD and limiter.limit == 5

@@ -11,7 +11,8 @@ skipped (the summary says so).
 from __future__ import annotations
 
 import threading
-from typing import Literal
+from array import array
+from typing import Literal, Sequence
 
 import dlt
 import pyarrow as pa
@@ -49,11 +50,8 @@ def apply_deletions(pipeline: dlt.Pipeline, ledger: ReadLedger, mode: DeletionMo
     complete = ledger.complete
     if mode == "keep" or not complete:
         return {}
-    resources = [name for name in complete for _ in complete[name]] 
-    ids = [row_id for name in complete for row_id in complete[name]]
-    seen = pa.table({"resource": pa.array(resources, pa.string()), "id": pa.array(ids, pa.int64())})
     pipeline.run(
-        dlt.resource(seen, name=SEEN_IDS_TABLE, write_disposition="replace"),
+        dlt.resource(seen_ids_table(complete), name=SEEN_IDS_TABLE, write_disposition="replace"),
         loader_file_format=file_format,
     )
     affected: dict[str, int] = {}
@@ -61,9 +59,13 @@ def apply_deletions(pipeline: dlt.Pipeline, ledger: ReadLedger, mode: DeletionMo
         seen_table = client.make_qualified_table_name(SEEN_IDS_TABLE)
         for resource in complete:
             table = client.make_qualified_table_name(resource)
-            gone = f"id NOT IN (SELECT id FROM {seen_table} WHERE resource = %s)"
+            # NOT EXISTS, not `id NOT IN (SELECT ...)`: once PostgreSQL has statistics on a
+            # table of a million ids, it plans NOT IN as a rescan of the ids for every row
+            # (a count that had not finished after 60 s; NOT EXISTS: 0.9 s).
+            gone = (f"NOT EXISTS (SELECT 1 FROM {seen_table} AS seen WHERE seen.resource = %s "
+                    f"AND seen.id = {table}.id)")
             if mode == "mark":
-                gone += f" AND {DELETED_AT} IS NULL"
+                gone += f" AND {table}.{DELETED_AT} IS NULL"
             count = client.execute_sql(f"SELECT COUNT(*) FROM {table} WHERE {gone}", resource)[0][0]
             if count:
                 if mode == "mark":
@@ -72,3 +74,18 @@ def apply_deletions(pipeline: dlt.Pipeline, ledger: ReadLedger, mode: DeletionMo
                     client.execute_sql(f"DELETE FROM {table} WHERE {gone}", resource)
             affected[resource] = int(count)
     return affected
+
+
+def seen_ids_table(complete: dict[str, Sequence[int]]) -> pa.Table:
+    """(resource, id) for every id read, built in arrow without a Python object per id: an
+    `array('q')` of a million ids becomes a column without a copy (it was two lists of a
+    million objects: ~400 MB at the peak of a second sync)."""
+    parts = []
+    for name, ids in complete.items():
+        if isinstance(ids, array) and ids.typecode == "q":
+            column = pa.Array.from_buffers(pa.int64(), len(ids), [None, pa.py_buffer(ids)])
+        else:
+            column = pa.array(ids, pa.int64())
+        parts.append(pa.table({"resource": pa.nulls(len(column), pa.string()).fill_null(name), "id": column}))
+    return pa.concat_tables(parts) if parts else pa.table({"resource": pa.array([], pa.string()),
+                                                          "id": pa.array([], pa.int64())})

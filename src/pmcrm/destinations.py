@@ -5,7 +5,8 @@ DuckDB by default, in a file in the current folder; the filesystem destination a
 parquet files (each sync a full snapshot) or Delta tables (merges); any other dlt
 destination by name, with its credentials from dlt's config
 (`DESTINATION__POSTGRES__CREDENTIALS`, ...). PostgreSQL gets parquet files, copied in by
-the ADBC driver, and text without U+0000 (`NulRemover`).
+the ADBC driver, text without U+0000 (`NulRemover`) and an index on the key it merges by
+(`BulkPostgres`).
 """
 
 from __future__ import annotations
@@ -51,12 +52,12 @@ ATOMIC_REPLACE = "insert-from-staging"
 _PREFERRED_FORMATS = ("parquet", "insert_values")
 # PostgreSQL: parquet, which dlt copies in through the ADBC driver (adbc-driver-postgresql,
 # a dependency): one binary COPY per load file. Chosen by measurement, side by side in one
-# run (`benchmarks/postgres.py --formats`, tasks x 100,000 rows, first sync; README there):
-# parquet 9.6 s and 340 MB peak (226 MB with 2 load workers), csv 17.8 s and 193 MB,
-# insert_values 34.9 s and 636 MB. csv is also wrong: dlt 1.31's COPY says `NULL ''` plus
-# FORCE_NULL on every nullable column, so '' arrives as NULL, and no csv_format setting
-# changes that statement. insert_values turns every arrow table into SQL text (dlt's
-# ArrowToInsertValuesWriter, with a warning per table): the slowest and the largest.
+# run (`benchmarks/postgres.py --formats`, tasks x 100,000 rows, first sync, 2 load jobs at
+# a time; benchmarks/README.md "PostgreSQL"): parquet 6.8 s and 229 MB peak RSS, csv 14.2 s
+# and 196 MB, insert_values 28.4 s and 295 MB. csv is also wrong: dlt 1.31's COPY says
+# `NULL ''` plus FORCE_NULL on every nullable column, so '' arrives as NULL, and no
+# csv_format setting changes that statement. insert_values turns every arrow table into
+# SQL text (dlt's ArrowToInsertValuesWriter, a warning per table): slowest and largest.
 POSTGRES_FILE_FORMAT = "parquet"
 POSTGRES_DRIVER = "adbc_driver_postgresql"
 
@@ -221,9 +222,9 @@ class _EmptyFileSkippingCopyJob(PostgresParquetCopyJob):
     """dlt's ADBC copy of one parquet file - except a file without rows, which it cannot
     copy (`adbc_ingest` gets no record batch: "Must pass schema, or at least one
     RecordBatch"). pmcrm writes such files on purpose: the declared schema with no rows
-    creates the table of an empty resource, and an incremental run whose rows did not
-    change writes nothing else. The table exists by then (dlt creates it before the jobs
-    run), so there is nothing to copy."""
+    creates the table of an empty resource, and is all an incremental run writes when
+    its filter dropped every row. The table exists by then (dlt creates it before the
+    jobs run), so there is nothing to copy."""
 
     def run(self) -> None:
         if pq.read_metadata(self._file_path).num_rows:
@@ -277,8 +278,8 @@ class _BulkPostgresClient(PostgresClient):
 class BulkPostgres(dlt.destinations.postgres):
     """dlt's PostgreSQL destination with two changes: empty parquet files are skipped
     (`_EmptyFileSkippingCopyJob`), and a table's primary key is indexed when the table is
-    created, or else before its next merge (`_key_index_sql`). To dlt it is the same destination
-    (type, config section `destination.postgres`, pipeline state)."""
+    created, or else before its next merge (`_key_index_sql`). To dlt it is the same
+    destination (type, config section `destination.postgres`, pipeline state)."""
 
     @property
     def destination_type(self) -> str:

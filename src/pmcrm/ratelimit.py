@@ -10,7 +10,8 @@ The model is the gateway's: at most N requests in any one-second window (a slidi
 window per key, what real gateways do; a token bucket of N per second is close to it).
 - `--rate-limit N` (a known limit): never more than N requests leave in any window
   (a request leaves only when the oldest of the last N left more than WINDOW + GUARD ago,
-  GUARD covering network jitter), evenly spaced at least 1/N apart.
+  GUARD covering network jitter, doubled after each refusal that jitter explains), evenly
+  spaced at least 1/N apart.
 - An unknown limit: the pace starts where a refusal would cost at most START_IN_FLIGHT
   requests (START_IN_FLIGHT / round-trip time: unpaced on a fast network, 40/s at 50 ms)
   and grows by GROWTH per second, smoothly, so that the window's count follows the pace.
@@ -37,6 +38,7 @@ from typing import Callable
 
 WINDOW = 1.0  # seconds: the gateway's window
 GUARD = 0.03  # seconds added to a window: request arrival jitter must not put N+1 in one
+MAX_GUARD = 0.25  # the guard doubles after each refusal that jitter explains, up to this
 START_IN_FLIGHT = 3.0  # requests a first refusal may cost while the limit is unknown
 GROWTH = 4.0  # the unknown-limit pace is multiplied by this per second, smoothly
 FIRST_RTT_GUESS = 0.05  # seconds, until the first response measures it
@@ -66,6 +68,7 @@ class RateLimiter:
         self._episode_left = float("-inf")  # when the refused request that began it left
         self._episode_retry_after: float | None = None
         self._strict_retry_after = False
+        self._guard = GUARD
         self._epoch = 0  # bumped by news: planned departures are planned again
         self._rtt: float | None = None  # the shortest round trip seen (None: no answer yet)
         self._ramp_from: float | None = None  # when the unknown-limit pace started
@@ -98,10 +101,11 @@ class RateLimiter:
         departure = max(departure, self._last_departure + 1.0 / pace)
         cap = self.limit
         if cap is not None:
-            window = [sent for sent in self._sent if sent + WINDOW + GUARD > departure]
+            span = WINDOW + self._guard
+            window = [sent for sent in self._sent if sent + span > departure]
             while len(window) >= cap:
-                departure = max(departure, window[-int(cap)] + WINDOW + GUARD)
-                window = [sent for sent in window if sent + WINDOW + GUARD > departure]
+                departure = max(departure, window[-int(cap)] + span)
+                window = [sent for sent in window if sent + span > departure]
         if self._ramp_from is None and self.limit is None and self._rtt is not None:
             self._ramp_from = departure
         self._sent.append(departure)
@@ -119,7 +123,7 @@ class RateLimiter:
 
     def _drop_old(self, now: float) -> None:
         """Departures older than two windows count for nothing any more."""
-        while self._sent and self._sent[0] + 2 * (WINDOW + GUARD) <= now:
+        while self._sent and self._sent[0] + 2 * (WINDOW + MAX_GUARD) <= now:
             self._sent.popleft()
 
     def _forget(self, departure: float) -> None:
@@ -169,6 +173,13 @@ class RateLimiter:
                 # it: another run with the same key): wait as told, then ramp up again.
                 self._paused_until = max(self._paused_until, now + (retry_after or WINDOW))
                 self._ramp_from = self._paused_until
+                self._episode_from, self._episode_left, self._episode_retry_after = now, left, retry_after
+                self._news()
+                return
+            if self.limit is not None and accepted >= self.limit - 1:
+                # Refused while at the limit it keeps: the gateway saw our requests closer
+                # together than they left (network or scheduling jitter), not a lower limit.
+                self._guard = min(self._guard * 2, MAX_GUARD)
                 self._episode_from, self._episode_left, self._episode_retry_after = now, left, retry_after
                 self._news()
                 return
