@@ -51,6 +51,7 @@ class Plan:
     baseline_runs: int = 1
     concurrency: int = DEFAULT_CONCURRENCY  # the floor's threads: as many as pmcrm's requests in flight
     touch: float = 0.01
+    limits: tuple[int, ...] = ()  # scenario 3: only these server limits (default: all of LIMIT_ACCOUNTS)
 
 
 QUICK = Plan(large=2_000, small=300, baseline_rows=300, runs=1)
@@ -226,6 +227,8 @@ def ratelimit(bench: Bench) -> tuple[list[dict], list[dict]]:
     plan = bench.plan
     rows, checks = [], []
     for limit, rows_each in LIMIT_ACCOUNTS.items():
+        if plan.limits and limit not in plan.limits:
+            continue
         rows_each = min(rows_each, plan.small)
         for style, switches in LIMIT_STYLES.items():
             with bench.sandbox(rows_each, latency=plan.latency, rate_limit=limit, **switches) as api:
@@ -349,9 +352,11 @@ def markdown(rows: list[dict]) -> str:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write every measurement here.")
 @click.option("--large", type=click.IntRange(1), help="Rows per resource of scenario 1 and the large memory run.")
 @click.option("--profile", is_flag=True, help="Profile one more pmcrm run of scenario 1 with py-spy.")
-def main(scenarios, quick, runs, baseline_runs, full_baseline, json_path, large, profile) -> None:
+@click.option("--limit", "limits", multiple=True, type=int, help="Scenario 3: only this server limit (repeatable).")
+def main(scenarios, quick, runs, baseline_runs, full_baseline, json_path, large, profile, limits) -> None:
     plan = QUICK if quick else Plan()
-    overrides = {k: v for k, v in {"runs": runs, "baseline_runs": baseline_runs, "large": large}.items() if v}
+    overrides = {k: v for k, v in {"runs": runs, "baseline_runs": baseline_runs, "large": large,
+                                   "limits": tuple(limits)}.items() if v}
     if full_baseline:
         overrides["baseline_rows"] = plan.large
     plan = Plan(**{**plan.__dict__, **overrides})

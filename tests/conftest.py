@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 
 import pytest
 
@@ -70,7 +68,3 @@ def sync(sandbox, tmp_path):
         return result, make_pipeline(request)
 
     return run
-
-
-def unique_schema(prefix: str = "pmcrm_test") -> str:
-    return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"

@@ -17,9 +17,7 @@ response parser and rows for the converter: every row is kept or the page is rep
 from __future__ import annotations
 
 import json
-import os
 
-import psycopg2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,9 +29,8 @@ from pmcrm.errors import PmcrmError
 from pmcrm.pipeline import SyncRequest, make_pipeline, run_sync
 from pmcrm.schema import VARIANT_SUFFIX, column_name
 from pmcrm.transport import Reply
-from tests.conftest import unique_schema
+from tests.helpers import postgres_dataset
 from tests.scripted_api import Answer, ScriptedApi, envelope
-from tests.test_sync_end_to_end import POSTGRES_URL, postgres_available
 from tests.truth import read_table
 
 KEY = "bad-input-secret-key-0042"
@@ -168,17 +165,9 @@ def test_long_strings_and_any_unicode_including_nul_are_stored_exactly_in_duckdb
 
 
 @pytest.fixture
-def postgres(monkeypatch):
-    if not postgres_available():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is required in CI")
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
-    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", POSTGRES_URL)
-    dataset = unique_schema("pmcrm_bad")
-    yield {"destination": "postgres", "dataset": dataset}
-    with psycopg2.connect(POSTGRES_URL) as conn, conn.cursor() as cur:
-        cur.execute(f'DROP SCHEMA IF EXISTS "{dataset}" CASCADE')
-        cur.execute(f'DROP SCHEMA IF EXISTS "{dataset}_staging" CASCADE')
+def postgres():
+    with postgres_dataset("pmcrm_bad") as dataset:
+        yield {"destination": "postgres", "dataset": dataset}
 
 
 def test_in_postgres_the_row_is_kept_and_only_nul_is_dropped(tmp_path, postgres):

@@ -4,9 +4,8 @@ on a first sync (append) and on the next (merge)."""
 
 from __future__ import annotations
 
-import pytest
-
 import dlt
+import pytest
 
 from pmcrm import load_settings
 from pmcrm.pipeline import make_pipeline, run_sync

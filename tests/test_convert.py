@@ -4,7 +4,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pmcrm.convert import MissingIdError, PageConverter
 from pmcrm.declarations import RESOURCES_BY_NAME

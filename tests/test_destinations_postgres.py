@@ -27,9 +27,8 @@ from pmcrm.destinations import Target
 from pmcrm.errors import SettingsError
 from pmcrm.load_settings import dlt_settings
 from pmcrm.pipeline import SyncRequest, make_pipeline, run_sync
-from tests.conftest import unique_schema
+from tests.helpers import POSTGRES_URL, postgres_dataset
 from tests.scripted_api import Answer, ScriptedApi, envelope
-from tests.test_sync_end_to_end import POSTGRES_URL, postgres_available
 
 KEY = "postgres-bulk-secret-key-0042"
 FAST = {"max_attempts": 2, "backoff_factor": 0.01, "timeout": 5}
@@ -37,17 +36,9 @@ UTC = timezone.utc
 
 
 @pytest.fixture
-def dataset(monkeypatch):
-    if not postgres_available():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is required in CI")
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
-    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", POSTGRES_URL)
-    name = unique_schema("pmcrm_pg")
-    yield name
-    with psycopg2.connect(POSTGRES_URL) as conn, conn.cursor() as cur:
-        cur.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        cur.execute(f'DROP SCHEMA IF EXISTS "{name}_staging" CASCADE')
+def dataset():
+    with postgres_dataset("pmcrm_pg") as name:
+        yield name
 
 
 def task(n: int, **fields) -> dict:

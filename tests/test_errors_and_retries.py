@@ -6,8 +6,14 @@ import time
 import pytest
 
 from pmcrm.client import ApiClient
+from pmcrm.errors import (
+    ApiError,
+    AuthError,
+    BadResponseError,
+    RequestFailedError,
+    UnavailableError,
+)
 from pmcrm.transport import HttpSettings
-from pmcrm.errors import ApiError, AuthError, BadResponseError, RequestFailedError, UnavailableError
 from tests.scripted_api import Answer, ScriptedApi, envelope, error
 
 KEY = "scripted-secret-key-123"

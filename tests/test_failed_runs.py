@@ -16,8 +16,8 @@ from dlt.common.destination.client import RunnableLoadJob
 from dlt.common.destination.exceptions import DestinationTerminalException
 
 from pmcrm.pipeline import make_pipeline, run_sync
-from pmcrm.source import SOURCE_NAME
 from pmcrm.sandbox import Sandbox, SandboxOptions
+from pmcrm.source import SOURCE_NAME
 from tests.conftest import ROWS_FOR
 from tests.helpers import sync_request
 from tests.truth import assert_table_equals_truth, read_table

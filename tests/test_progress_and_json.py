@@ -178,7 +178,7 @@ def test_in_a_real_terminal_the_live_display_never_shows_more_pages_than_planned
 
 
 def test_quiet_prints_nothing_at_all_on_success_also_on_postgresql(sandbox):
-    from tests.test_views import postgres_dataset
+    from tests.helpers import postgres_dataset
 
     with postgres_dataset() as dataset:
         result = invoke(*sync_args(sandbox, "--resources", "tasks,pipeline,emails", "--destination", "postgres",

@@ -19,7 +19,8 @@ from pmcrm.cli import main
 from pmcrm.cli.demo import demo_options
 from pmcrm.report import SECTIONS, display, render_report, write_report
 from pmcrm.sandbox import Sandbox
-from tests.test_views import load_with_views, postgres_dataset
+from tests.helpers import postgres_dataset
+from tests.test_views import load_with_views
 from tests.truth import read_table
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

@@ -10,7 +10,12 @@ from pmcrm.sandbox import FOREIGN_KEYS, Sandbox, SandboxOptions
 from pmcrm.sandbox.catalog import load_catalog
 from pmcrm.sandbox.data import Dataset, as_int
 from pmcrm.sandbox.raw_client import SandboxClient
-from pmcrm.sandbox.relations import NON_RESOURCE_IDS, OWNING_KEYS, names_non_resource, split_key
+from pmcrm.sandbox.relations import (
+    NON_RESOURCE_IDS,
+    OWNING_KEYS,
+    names_non_resource,
+    split_key,
+)
 
 CATALOG = load_catalog()
 ROWS = 150

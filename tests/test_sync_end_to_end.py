@@ -4,45 +4,25 @@ PostgreSQL, and re-syncing changes nothing."""
 from __future__ import annotations
 
 import duckdb
-import psycopg2
 import pytest
 
 from pmcrm.declarations import RESOURCES
-from tests.conftest import unique_schema
+from tests.helpers import postgres_dataset
 from tests.truth import assert_table_equals_truth, read_table
-
-POSTGRES_URL = "postgresql://postgres:trust@127.0.0.1:5432/test"  # trust auth: any password
-
-
-def postgres_available() -> bool:
-    try:
-        psycopg2.connect(POSTGRES_URL, connect_timeout=3).close()
-        return True
-    except psycopg2.Error:
-        return False
 
 
 def destinations():
     yield pytest.param({}, id="duckdb")
-    yield pytest.param({"destination": "postgres", "dataset": "POSTGRES"}, id="postgres")
+    yield pytest.param({"destination": "postgres"}, id="postgres")
 
 
 @pytest.fixture(params=list(destinations()))
-def destination(request, monkeypatch):
-    overrides = dict(request.param)
-    if overrides.get("destination") == "postgres":
-        if not postgres_available():
-            if __import__("os").environ.get("CI"):
-                pytest.fail("PostgreSQL on 127.0.0.1:5432 is required in CI")
-            pytest.skip("no PostgreSQL on 127.0.0.1:5432")
-        monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", POSTGRES_URL)
-        overrides["dataset"] = unique_schema()
-        yield overrides
-        with psycopg2.connect(POSTGRES_URL) as conn, conn.cursor() as cur:
-            cur.execute(f'DROP SCHEMA IF EXISTS "{overrides["dataset"]}" CASCADE')
-            cur.execute(f'DROP SCHEMA IF EXISTS "{overrides["dataset"]}_staging" CASCADE')
+def destination(request):
+    if request.param.get("destination") != "postgres":
+        yield {}
         return
-    yield overrides
+    with postgres_dataset() as dataset:
+        yield {"destination": "postgres", "dataset": dataset}
 
 
 def test_all_36_tables_equal_the_api_truth_and_a_second_sync_adds_no_duplicates(sandbox, sync, destination):

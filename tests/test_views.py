@@ -5,13 +5,11 @@ are left out; views whose tables were not synced are skipped, not broken."""
 from __future__ import annotations
 
 import contextlib
-import os
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import psycopg2
 import pytest
 from click.testing import CliRunner
 
@@ -19,8 +17,7 @@ from pmcrm.cli import main
 from pmcrm.pipeline import make_pipeline, run_sync
 from pmcrm.sandbox import Sandbox, SandboxOptions
 from pmcrm.views import VIEWS, VIEWS_BY_NAME, drop_views, install_views, required_tables
-from tests.conftest import sync_request, unique_schema
-from tests.test_sync_end_to_end import POSTGRES_URL, postgres_available
+from tests.helpers import postgres_dataset, sync_request
 from tests.truth import NO_DATE, read_table
 
 # East of UTC: a date-only value ('2024-03-01 00:00:00') is the previous day in UTC, so a
@@ -30,27 +27,9 @@ VIEW_RESOURCES = sorted(set().union(*map(required_tables, VIEWS)))
 
 
 @contextlib.contextmanager
-def postgres_dataset():
-    """A fresh PostgreSQL schema with dlt's credentials set; dropped afterwards."""
-    if not postgres_available():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is required in CI")
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
-    dataset = unique_schema("pmcrm_views")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DESTINATION__POSTGRES__CREDENTIALS", POSTGRES_URL)
-        try:
-            yield dataset
-        finally:
-            with psycopg2.connect(POSTGRES_URL) as conn, conn.cursor() as cur:
-                for schema in (dataset, f"{dataset}_staging"):
-                    cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-@contextlib.contextmanager
 def destination_options(name: str):
     if name == "postgres":
-        with postgres_dataset() as dataset:
+        with postgres_dataset("pmcrm_views") as dataset:
             yield {"destination": "postgres", "dataset": dataset}
     else:
         yield {}
@@ -393,7 +372,7 @@ def test_views_use_customer_id_also_when_the_sync_kept_the_api_names(api, truth,
 def test_postgres_syncs_again_with_views_in_place_and_refreshes_once_they_are_dropped(sandbox, tmp_path):
     """Merge and replace (`pipeline` is a snapshot) write under the views; but PostgreSQL
     refuses to drop a table a view reads, so a full refresh calls drop_views first."""
-    with postgres_dataset() as dataset:
+    with postgres_dataset("pmcrm_views") as dataset:
         options = dict(destination="postgres", dataset=dataset,
                        resources=["invoice", "account", "projects", "lead", "pipeline", "loss_reason"])
         load_with_views(sandbox, tmp_path, **options)

@@ -65,7 +65,6 @@ class RateLimiter:
         self._last_departure = float("-inf")
         self._paused_until = float("-inf")
         self._episode_from = float("-inf")  # refusals of requests that left before this: same episode
-        self._episode_left = float("-inf")  # when the refused request that began it left
         self._episode_retry_after: float | None = None
         self._strict_retry_after = False
         self._guard = GUARD
@@ -163,9 +162,10 @@ class RateLimiter:
             now = self.clock()
             left = now if left is None else left
             self._forget(left)  # the gateway did not count it
-            if left < self._episode_from:  # in flight with the refusal that began the episode
-                if left < self._episode_left and self.limit is not None:
-                    self.limit = max(1.0, self.limit - 1)  # it was counted as accepted: it was not
+            if left < self._episode_from:
+                # In flight with the refusal that began the episode: it confirms what that one
+                # told. (Not even one less: arrivals reorder, a refusal of a request that left
+                # first does not mean one fewer was accepted.)
                 return
             accepted = sum(1 for sent in self._sent if left - WINDOW < sent < left)
             if accepted < MIN_EVIDENCE and self.ceiling is None:
@@ -173,14 +173,14 @@ class RateLimiter:
                 # it: another run with the same key): wait as told, then ramp up again.
                 self._paused_until = max(self._paused_until, now + (retry_after or WINDOW))
                 self._ramp_from = self._paused_until
-                self._episode_from, self._episode_left, self._episode_retry_after = now, left, retry_after
+                self._episode_from, self._episode_retry_after = now, retry_after
                 self._news()
                 return
             if self.limit is not None and accepted >= self.limit - 1:
                 # Refused while at the limit it keeps: the gateway saw our requests closer
                 # together than they left (network or scheduling jitter), not a lower limit.
                 self._guard = min(self._guard * 2, MAX_GUARD)
-                self._episode_from, self._episode_left, self._episode_retry_after = now, left, retry_after
+                self._episode_from = now  # no Retry-After to believe: jitter, not the API
                 self._news()
                 return
             learned = max(1.0, float(accepted))
@@ -191,5 +191,5 @@ class RateLimiter:
             if self._strict_retry_after and retry_after:
                 self._paused_until = max(self._paused_until, now + retry_after)
             self.limit = learned
-            self._episode_from, self._episode_left, self._episode_retry_after = now, left, retry_after
+            self._episode_from, self._episode_retry_after = now, retry_after
             self._news()
