@@ -43,6 +43,21 @@ def test_the_key_page_and_limit_travel_in_the_query():
     assert api.requests == [{"path": "/v1/task/tasks/list", "api_key": KEY, "page": "1", "limit": "100"}]
 
 
+def test_a_redirect_on_the_same_host_is_followed_with_the_query():
+    moved = Answer(status=301, body={}, headers={"Location": "/v2/task/tasks/list?api_key=" + KEY + "&page=1"})
+    with ScriptedApi().then(moved, Answer(envelope(ROWS))) as api:
+        _, page = fetch(api)
+    assert page.items == ROWS
+    assert [request["path"] for request in api.requests] == ["/v1/task/tasks/list", "/v2/task/tasks/list"]
+
+
+def test_a_redirect_to_another_host_is_not_followed_and_named_without_the_key():
+    moved = Answer(status=301, body={}, headers={"Location": "https://elsewhere.example/api/v1/module/task/tasks/list?api_key=" + KEY})
+    with ScriptedApi().then(moved) as api:
+        assert_fails(api, RequestFailedError, "HTTP 301", "moved to https://elsewhere.example/api/v1/module/task/tasks/list ")
+    assert len(api.requests) == 1
+
+
 def test_a_refused_key_stops_at_once_and_says_to_check_the_key():
     with ScriptedApi().then(Answer(error(11, "nope"))) as api:
         exc, _ = assert_fails(api, AuthError, "API error 11", "Check the API key")

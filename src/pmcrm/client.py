@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from typing import Any, Iterable
+from urllib.parse import urlsplit
 
 from pmcrm.envelope import ErrorAnswer, NotAListing, read_error, read_listing
 from pmcrm.errors import (
@@ -143,6 +144,10 @@ class ApiClient:
             _raise_for_code(resource, page, error, attempts)
         if reply.status != 200:
             said = f": {error.message}" if error is not None and error.message else ""
+            moved = reply.headers.get("Location") if 300 <= reply.status < 400 else None
+            if moved:
+                said = (f": the API moved to {urlsplit(moved)._replace(query='', fragment='').geturl()} "
+                        "(not followed: the key would go to another address); use that address as --base-url")
             raise RequestFailedError(f"{where}: HTTP {reply.status} {_after(attempts)}{said}")
         if body is None:
             snippet = reply.content[:80].decode("utf-8", "replace")

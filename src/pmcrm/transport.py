@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 from urllib.request import getproxies, proxy_bypass
 
 import orjson
@@ -37,6 +37,7 @@ from pmcrm.ratelimit import RateLimiter
 
 DEFAULT_CONCURRENCY = 16
 RETRY_STATUSES = frozenset(range(500, 600))
+MAX_REDIRECTS = 5
 # Names of the ways a request can fail without an answer, as the retry counts show them.
 FAILURE_NAMES = {
     "ReadTimeoutError": "ReadTimeout",
@@ -186,7 +187,14 @@ class Transport:
         self.settings, self.limiter, self.stats = settings, limiter, stats
         self.sleep = sleep  # tests record the waits instead of sleeping them
         self._random = random.Random()
-        self._pool = _pool_for(origin, settings)
+        self._manager = _pool_for(origin, settings)
+        # The origin's own connection pool, asked with the path alone. Why: the manager
+        # parses every URL and looks its pool up again: ~0.3 ms of CPU a page, against
+        # ~1.1 ms for a bare http.client GET + orjson parse of a 100-row page (1,000 GETs
+        # in a loop). Not through a proxy: a proxy takes the whole URL.
+        self._origin = origin.rstrip("/")
+        self._direct = None if isinstance(self._manager, urllib3.ProxyManager) \
+            else self._manager.connection_from_url(self._origin)
 
     def get(self, url: str, query: Mapping[str, Any]) -> Reply:
         target = f"{url}?{urlencode(query)}"
@@ -211,7 +219,7 @@ class Transport:
         left = self.limiter.acquire()
         self.stats.add("requests")
         try:
-            response = self._pool.request("GET", target, preload_content=True, redirect=True, retries=False)
+            response = self._send(target)
         except Urllib3Error as exc:
             cause = exc.reason if isinstance(getattr(exc, "reason", None), Exception) else exc
             name = type(cause).__name__
@@ -222,6 +230,27 @@ class Transport:
         else:
             self.limiter.on_success(left)
         return reply
+
+
+    def _send(self, target: str) -> urllib3.BaseHTTPResponse:
+        """The answer to GET `target`, after redirects within the origin (at most
+        MAX_REDIRECTS). A redirect elsewhere is returned as it is: the key travels in the
+        query, and only the user may send it to another host (pmcrm.client says where)."""
+        for _ in range(MAX_REDIRECTS + 1):
+            path = target[len(self._origin):] if target.startswith(self._origin + "/") else None
+            if path is None:
+                return self._manager.request("GET", target, preload_content=True, redirect=False, retries=False)
+            pool = self._direct if self._direct is not None else self._manager
+            response = pool.urlopen("GET", path if pool is self._direct else target, preload_content=True,
+                                    redirect=False, retries=False)
+            location = response.get_redirect_location()
+            if not location:
+                return response
+            moved = urljoin(target, location)
+            if not moved.startswith(self._origin + "/"):
+                return response
+            target = moved
+        return response
 
 
 def _pool_for(origin: str, settings: HttpSettings) -> urllib3.PoolManager:
