@@ -150,5 +150,23 @@ def test_a_refusal_that_jitter_explains_widens_the_guard_and_keeps_the_limit():
     limiter.on_throttled(retry_after=1, left=left[-1])  # arrived a hair early at the gateway
     assert limiter.limit == 5, "still the limit it was told"
     assert limiter._guard == 2 * GUARD, "windows are kept apart by a wider guard from now on"
-    limiter.on_throttled(retry_after=1, left=limiter.acquire())
+    again = limiter.acquire()
+    clock.now = again + 0.05
+    limiter.on_throttled(retry_after=1, left=again)  # the gateway's window is still the bunched-up one
+    assert limiter._guard == 2 * GUARD and limiter.limit == 5, "the same jitter: widened once, nothing lowered"
+    assert limiter.acquire() < clock.now + 1, "no Retry-After waited out: jitter, not the API"
+    clock.now += 2 * WINDOW
+    later = [limiter.acquire() for _ in range(6)]  # the window full again, windows later
+    clock.now = later[-1] + 0.05
+    limiter.on_throttled(retry_after=1, left=later[-1])  # jitter again: a new episode
     assert limiter._guard == 4 * GUARD and limiter.limit == 5
+
+
+@pytest.mark.parametrize("limit", [20, 50])
+def test_requests_delayed_on_their_way_by_tens_of_ms_do_not_lower_the_learnt_limit(limit):
+    # Under load a thread may send its request tens of ms after its turn, so the gateway
+    # counts some windows fuller than the client does. That is jitter, not a lower limit.
+    outcome = simulate(limit, ACCOUNT, jitter=0.2)
+    assert outcome.limiter.limit == limit
+    assert outcome.refused <= 0.015 * ACCOUNT
+    assert outcome.seconds <= 1.15 * ACCOUNT / limit

@@ -23,6 +23,10 @@ window per key, what real gateways do; a token bucket of N per second is close t
   for its Retry-After (or a window), and the pace ramps up again.
 - Requests in flight when the refusal is answered are part of the same episode: their
   refusals confirm the limit, they do not cut it again.
+- A refusal while our own count of the window is at the limit (within JITTER_SHARE) is jitter (requests left
+  apart and arrived bunched up: thread scheduling under load delays some by tens of ms):
+  the guard widens, the limit stays, and refusals of requests that leave within the next
+  window are the same jitter (the gateway's window is still the bunched-up one).
 - `Retry-After`: a whole number of seconds ("1") is often far longer than the wait the
   window needs; the window decides when requests resume. Should a request that left
   after such a resumption be refused again within the Retry-After, the API means it: from
@@ -42,6 +46,7 @@ MAX_GUARD = 0.25  # the guard doubles after each refusal that jitter explains, u
 START_IN_FLIGHT = 3.0  # requests a first refusal may cost while the limit is unknown
 GROWTH = 4.0  # the unknown-limit pace is multiplied by this per second, smoothly
 FIRST_RTT_GUESS = 0.05  # seconds, until the first response measures it
+JITTER_SHARE = 0.1  # of the limit: a refusal with fewer counted than limit - this is a lower limit
 MIN_EVIDENCE = 4  # accepted requests in the window before a refusal: fewer tell no limit
 
 
@@ -68,6 +73,7 @@ class RateLimiter:
         self._episode_retry_after: float | None = None
         self._strict_retry_after = False
         self._guard = GUARD
+        self._jitter_until = float("-inf")  # refusals of requests that left before this: jitter
         self._epoch = 0  # bumped by news: planned departures are planned again
         self._rtt: float | None = None  # the shortest round trip seen (None: no answer yet)
         self._ramp_from: float | None = None  # when the unknown-limit pace started
@@ -119,6 +125,12 @@ class RateLimiter:
         if self._ramp_from is None:
             return start
         return start * GROWTH ** max(0.0, at - self._ramp_from)
+
+    def _jitter_floor(self) -> float:
+        """Fewest of ours counted in the window of a refusal that jitter still explains:
+        delays of tens of ms shift a few requests across the window's edge, more at a
+        higher limit."""
+        return min(self.limit - 1, self.limit * (1 - JITTER_SHARE))
 
     def _drop_old(self, now: float) -> None:
         """Departures older than two windows count for nothing any more."""
@@ -176,12 +188,18 @@ class RateLimiter:
                 self._episode_from, self._episode_retry_after = now, retry_after
                 self._news()
                 return
-            if self.limit is not None and accepted >= self.limit - 1:
+            if self.limit is not None and (accepted >= self._jitter_floor() or left < self._jitter_until):
                 # Refused while at the limit it keeps: the gateway saw our requests closer
                 # together than they left (network or scheduling jitter), not a lower limit.
-                self._guard = min(self._guard * 2, MAX_GUARD)
-                self._episode_from = now  # no Retry-After to believe: jitter, not the API
-                self._news()
+                # Requests that leave within a window of such a refusal meet the same
+                # bunched-up window at the gateway: they widen the guard once, not again,
+                # and lower nothing (our own count of that window is the one that is off).
+                if left >= self._jitter_until:
+                    self._guard = min(self._guard * 2, MAX_GUARD)
+                    self._news()
+                self._jitter_until = now + WINDOW + self._guard
+                # No Retry-After to believe: jitter, not the API.
+                self._episode_from, self._episode_retry_after = now, None
                 return
             learned = max(1.0, float(accepted))
             if self.ceiling is not None:
