@@ -23,10 +23,11 @@ window per key, what real gateways do; a token bucket of N per second is close t
   for its Retry-After (or a window), and the pace ramps up again.
 - Requests in flight when the refusal is answered are part of the same episode: their
   refusals confirm the limit, they do not cut it again.
-- A refusal while our own count of the window is at the limit (within JITTER_SHARE) is jitter (requests left
-  apart and arrived bunched up: thread scheduling under load delays some by tens of ms):
-  the guard widens, the limit stays, and refusals of requests that leave within the next
-  window are the same jitter (the gateway's window is still the bunched-up one).
+- A refusal while our own count of the window is at the limit (within JITTER_SHARE) is
+  jitter: requests left apart and arrived bunched up (a busy CPU delays some by tens of
+  ms, on either side of the wire). The guard widens, the limit stays, and refusals of
+  requests that leave within the next window are the same jitter (the gateway's window
+  is still the bunched-up one).
 - `Retry-After`: a whole number of seconds ("1") is often far longer than the wait the
   window needs; the window decides when requests resume. Should a request that left
   after such a resumption be refused again within the Retry-After, the API means it: from
@@ -46,7 +47,7 @@ MAX_GUARD = 0.25  # the guard doubles after each refusal that jitter explains, u
 START_IN_FLIGHT = 3.0  # requests a first refusal may cost while the limit is unknown
 GROWTH = 4.0  # the unknown-limit pace is multiplied by this per second, smoothly
 FIRST_RTT_GUESS = 0.05  # seconds, until the first response measures it
-JITTER_SHARE = 0.1  # of the limit: a refusal with fewer counted than limit - this is a lower limit
+JITTER_SHARE = 0.1  # a refusal with fewer than 90% of the limit counted tells a lower limit
 MIN_EVIDENCE = 4  # accepted requests in the window before a refusal: fewer tell no limit
 
 

@@ -237,19 +237,15 @@ class Transport:
         MAX_REDIRECTS). A redirect elsewhere is returned as it is: the key travels in the
         query, and only the user may send it to another host (pmcrm.client says where)."""
         for _ in range(MAX_REDIRECTS + 1):
-            path = target[len(self._origin):] if target.startswith(self._origin + "/") else None
-            if path is None:
-                return self._manager.request("GET", target, preload_content=True, redirect=False, retries=False)
-            pool = self._direct if self._direct is not None else self._manager
-            response = pool.urlopen("GET", path if pool is self._direct else target, preload_content=True,
-                                    redirect=False, retries=False)
+            if self._direct is not None and target.startswith(self._origin + "/"):
+                response = self._direct.urlopen("GET", target[len(self._origin):], preload_content=True,
+                                                redirect=False, retries=False)
+            else:
+                response = self._manager.request("GET", target, preload_content=True, redirect=False, retries=False)
             location = response.get_redirect_location()
-            if not location:
+            if not location or not urljoin(target, location).startswith(self._origin + "/"):
                 return response
-            moved = urljoin(target, location)
-            if not moved.startswith(self._origin + "/"):
-                return response
-            target = moved
+            target = urljoin(target, location)
         return response
 
 
