@@ -28,6 +28,14 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 # DuckDB writes loaded data to the file every this many MB of WAL instead of holding it.
 DUCKDB_CHECKPOINT = "SET checkpoint_threshold = '32MB'"
 DUCKDB_MEMORY = "SET memory_limit = '64MB'"
+# One DuckDB thread in the load. Why: each thread compresses a row group of its own when
+# DuckDB checkpoints, and with 2 the checkpoint of a 1,000,000-row table needed more than
+# the memory limit: the first sync failed ("Failed to create checkpoint ... could not
+# allocate block", 61/61 MiB used), and the second sync's merge ran out of memory. With
+# 1 thread both passed at 64 MB, peak RSS 315 / 338 MB; a 256 MB limit passed too, at
+# 510 MB (tasks x 1,000,000 rows, first sync then 1% changed, 2026-12-01). The 36 x 20,000
+# account loads as fast within noise.
+DUCKDB_THREADS = "SET threads = 1"
 # Rows per load file. Each file is loaded (and committed) on its own, so a load's memory
 # does not grow with a table's rows: at 40,000 rows a table loaded as one file failed to
 # commit within DuckDB's memory limit ("could not allocate block").
@@ -40,7 +48,7 @@ POSTGRES_DLT_SETTINGS: dict[str, Any] = {"load.workers": 2}
 
 
 def duckdb_credentials(path: str) -> DuckDbCredentials:
-    return DuckDbCredentials(path, statements=[DUCKDB_CHECKPOINT, DUCKDB_MEMORY])
+    return DuckDbCredentials(path, statements=[DUCKDB_CHECKPOINT, DUCKDB_MEMORY, DUCKDB_THREADS])
 
 
 @contextmanager
