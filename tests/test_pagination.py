@@ -39,9 +39,10 @@ def read(endpoint, window=4):
 @pytest.mark.parametrize(
     "n_rows, expected_pages",
     # Several pages: page 1 and the last page are read once more at the end, the proof
-    # that no row moved while the others were read (pmcrm.pages, _still_since_last_page).
-    [(0, [1]), (1, [1]), (100, [1]), (300, [1, 1, 2, 3, 3]), (301, [1, 1, 2, 3, 4, 4])],
-    ids=["empty", "one row", "exactly one page", "exact multiple", "short last page"],
+    # that no row moved while the others were read (pmcrm.pages, _still_since_last_page);
+    # with two pages nothing lies between them, and page 1 again is the whole proof.
+    [(0, [1]), (1, [1]), (100, [1]), (200, [1, 1, 2]), (300, [1, 1, 2, 3, 3]), (301, [1, 1, 2, 3, 4, 4])],
+    ids=["empty", "one row", "exactly one page", "two pages", "exact multiple", "short last page"],
 )
 def test_reads_every_row_with_the_fewest_requests(n_rows, expected_pages):
     endpoint = FakeEndpoint(rows(n_rows), limit=100)
@@ -76,6 +77,20 @@ def test_a_delete_between_pages_triggers_a_re_read_and_no_row_is_missed():
     endpoint.before_page[3] = lambda data: data.pop(0)  # row 1 deleted: row 201 shifts to page 2
     ids, reader = read(endpoint, window=1)
     assert set(range(2, 301)) <= set(ids), "every row that existed the whole time is read"
+    assert len(ids) == len(set(ids)), "no row is yielded twice"
+    assert reader.passes == 2
+
+
+def test_with_two_pages_a_delete_on_page_1_hidden_by_an_insert_is_caught_by_page_1_read_again():
+    endpoint = FakeEndpoint(rows(200), limit=100)
+
+    def delete_first_and_append(data):  # the total stays 200; row 101 moves onto page 1
+        data.pop(0)
+        data.append({"id": 201})
+
+    endpoint.before_page[2] = delete_first_and_append
+    ids, reader = read(endpoint, window=1)
+    assert set(range(2, 202)) <= set(ids), "row 101, now on page 1, is not lost"
     assert len(ids) == len(set(ids)), "no row is yielded twice"
     assert reader.passes == 2
 

@@ -14,7 +14,8 @@ read again and rows already seen are skipped:
   page 1, and only when a row is inserted or deleted): the last page is read right after
   page 1, and once more with page 1 after all the others. Any insert or delete changes
   the last page, so an unchanged last page proves pages 2..N were read from data that
-  held still; page 1 read again completes that snapshot (2 extra requests). When the
+  held still; page 1 read again completes that snapshot (2 extra requests; with exactly
+  2 pages nothing lies between them, and page 1 unchanged is the whole proof: 1). When the
   data did move, one "settle" pass reads the pages one at a time from the last to the
   first: a row present for the whole pass cannot slip past it, it only moves to pages not
   yet read. No quiet moment is needed, so this converges while the data keeps moving.
@@ -50,8 +51,8 @@ MAX_READ_PASSES = 4
 def requests_for(pages: int) -> int:
     """Requests that reading `pages` pages takes while the data holds still (rows in id
     order): each page once, and page 1 and the last once more, the check that nothing
-    moved (`EndpointReader._still_since_last_page`)."""
-    return pages + 2 if pages > 1 else pages
+    moved (`EndpointReader._still_since_last_page`); with 2 pages, page 1 alone again."""
+    return pages + 2 if pages > 2 else pages + 1 if pages == 2 else pages
 
 
 def served_page_size(first: Page, asked: int) -> int | None:
@@ -328,6 +329,15 @@ class EndpointReader:
         page did not change since it was first read (so nothing was inserted or deleted
         while pages 2..N were read). Rows new on either page are yielded."""
         number, ids = current.last_page
+        if number == 2:
+            # No page between page 1 and the last: page 1 unchanged proves that no row
+            # crossed the boundary while page 2 was read (an insert or delete on page 1
+            # changes page 1; one on page 2 is in what page 2 showed). One request saved.
+            first = self._fetch_in_pool(1)
+            fresh = self._fresh(first, seen)
+            if fresh:
+                yield fresh
+            return tuple(map(row_key, first.items)) == current.first_page and {first.total} == current.totals
         again = [self.executor.submit(self.fetch, n) for n in (number, 1)]
         last, first = (future.result() for future in again)
         for page in (last, first):
