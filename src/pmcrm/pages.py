@@ -327,24 +327,21 @@ class EndpointReader:
     def _still_since_last_page(self, current: _Pass, seen: SeenKeys) -> Generator[list, None, bool]:
         """Read the last page and page 1 again, after every other page: True if the last
         page did not change since it was first read (so nothing was inserted or deleted
-        while pages 2..N were read). Rows new on either page are yielded."""
+        while pages 2..N were read) and the total held. With 2 pages, page 1 alone: no
+        page lies between it and the last, so page 1 unchanged proves that no row crossed
+        the boundary while page 2 was read (an insert or delete on page 1 changes page 1;
+        one on page 2 is in what page 2 showed). Rows new on a page read again are yielded."""
         number, ids = current.last_page
-        if number == 2:
-            # No page between page 1 and the last: page 1 unchanged proves that no row
-            # crossed the boundary while page 2 was read (an insert or delete on page 1
-            # changes page 1; one on page 2 is in what page 2 showed). One request saved.
-            first = self._fetch_in_pool(1)
-            fresh = self._fresh(first, seen)
-            if fresh:
-                yield fresh
-            return tuple(map(row_key, first.items)) == current.first_page and {first.total} == current.totals
-        again = [self.executor.submit(self.fetch, n) for n in (number, 1)]
-        last, first = (future.result() for future in again)
-        for page in (last, first):
+        numbers = (1,) if number == 2 else (number, 1)
+        again = [self.executor.submit(self.fetch, n) for n in numbers]
+        pages = [future.result() for future in again]
+        for page in pages:
             fresh = self._fresh(page, seen)
             if fresh:
                 yield fresh
-        return page_ids(last) == ids and {last.total, first.total} == current.totals
+        unchanged = (tuple(map(row_key, pages[0].items)) == current.first_page if number == 2
+                     else page_ids(pages[0]) == ids)
+        return unchanged and {page.total for page in pages} == current.totals
 
     def _fetch_in_pool(self, number: int) -> Page:
         """One page now, through the shared pool: every request counts against its size."""

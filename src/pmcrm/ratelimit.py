@@ -10,8 +10,8 @@ The model is the gateway's: at most N requests in any one-second window (a slidi
 window per key, what real gateways do; a token bucket of N per second is close to it).
 - `--rate-limit N` (a known limit): never more than N requests leave in any window
   (a request leaves only when the oldest of the last N left more than WINDOW + GUARD ago,
-  GUARD covering network jitter, doubled after each refusal that jitter explains), evenly
-  spaced at least 1/N apart.
+  GUARD covering network jitter, doubled after each episode of refusals that jitter
+  explains), evenly spaced at least 1/N apart.
 - An unknown limit: the pace starts where a refusal would cost at most START_IN_FLIGHT
   requests (START_IN_FLIGHT / round-trip time: unpaced on a fast network, 40/s at 50 ms)
   and grows by GROWTH per second, smoothly, so that the window's count follows the pace.
@@ -43,7 +43,7 @@ from typing import Callable
 
 WINDOW = 1.0  # seconds: the gateway's window
 GUARD = 0.03  # seconds added to a window: request arrival jitter must not put N+1 in one
-MAX_GUARD = 0.25  # the guard doubles after each refusal that jitter explains, up to this
+MAX_GUARD = 0.25  # the guard doubles after each jitter episode (below), up to this
 START_IN_FLIGHT = 3.0  # requests a first refusal may cost while the limit is unknown
 GROWTH = 4.0  # the unknown-limit pace is multiplied by this per second, smoothly
 FIRST_RTT_GUESS = 0.05  # seconds, until the first response measures it

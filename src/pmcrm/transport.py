@@ -231,21 +231,22 @@ class Transport:
             self.limiter.on_success(left)
         return reply
 
-
     def _send(self, target: str) -> urllib3.BaseHTTPResponse:
         """The answer to GET `target`, after redirects within the origin (at most
         MAX_REDIRECTS). A redirect elsewhere is returned as it is: the key travels in the
         query, and only the user may send it to another host (pmcrm.client says where)."""
+        within = self._origin + "/"
         for _ in range(MAX_REDIRECTS + 1):
-            if self._direct is not None and target.startswith(self._origin + "/"):
+            if self._direct is not None and target.startswith(within):
                 response = self._direct.urlopen("GET", target[len(self._origin):], preload_content=True,
                                                 redirect=False, retries=False)
             else:
                 response = self._manager.request("GET", target, preload_content=True, redirect=False, retries=False)
             location = response.get_redirect_location()
-            if not location or not urljoin(target, location).startswith(self._origin + "/"):
+            moved = urljoin(target, location) if location else None
+            if moved is None or not moved.startswith(within):
                 return response
-            target = urljoin(target, location)
+            target = moved
         return response
 
 
