@@ -116,6 +116,17 @@ def test_retry_after_is_honoured():
     assert time.monotonic() - started >= 1.0
 
 
+def test_a_request_refused_again_for_the_rate_waits_its_retry_after_before_the_next_attempt():
+    refused = Answer(status=429, body={}, headers={"Retry-After": "1"})
+    with ScriptedApi().then(refused, refused, Answer(envelope(ROWS))) as api:
+        client = ApiClient(api.base_url, KEY, FAST)
+        waits: list[float] = []
+        client.transport.sleep = waits.append
+        page = client.fetch_page("tasks", "/v1/task/tasks/list", 1, 100)
+    assert page.items == ROWS
+    assert waits == [1.0], "the first refusal is the pacer's to plan; the second waits as the API says"
+
+
 def test_retries_are_bounded_and_the_error_names_status_and_attempts():
     api = ScriptedApi()
     api.fallback = Answer(status=503, body={})

@@ -11,7 +11,8 @@ the rate was exceeded, 5xx, a connection refused or cut, no answer within the ti
 and (pmcrm's own) a body that is not JSON and the error envelope's codes 10 and 13; the
 wait is exponential (backoff_factor x 1, 2, 4, ... capped at max_retry_delay), or the
 answer's Retry-After (capped), plus up to `jitter` seconds; at most `max_attempts`.
-A refusal for the request rate waits for the shared pacer instead (pmcrm.ratelimit).
+A refusal for the request rate waits for the shared pacer instead (pmcrm.ratelimit); the
+same request refused again waits as above.
 """
 
 from __future__ import annotations
@@ -199,6 +200,7 @@ class Transport:
     def get(self, url: str, query: Mapping[str, Any]) -> Reply:
         target = f"{url}?{urlencode(query)}"
         settings = self.settings
+        refusals = 0
         for attempt in range(1, settings.max_attempts + 1):
             reply = self._once(target)
             reply.attempts = attempt
@@ -207,8 +209,13 @@ class Transport:
                 return reply
             self.stats.add("retries", reason)
             if reply.rate_limited:
-                # The shared pacer learns from it and plans every request's next departure.
-                continue
+                refusals += 1
+                if refusals == 1:
+                    # The shared pacer learns from it and plans every request's next departure.
+                    continue
+                # Refused again: the pacer's count of the API's window is off for now
+                # (requests bunched on their way to it). Sent again at once, one request was
+                # refused 5 times in a row and failed a sync under load: it waits as told.
             wait = reply.retry_after(settings.max_retry_delay) if reply.failure is None else None
             if wait is None:
                 wait = min(settings.backoff_factor * 2 ** (attempt - 1), settings.max_retry_delay)
