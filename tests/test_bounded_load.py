@@ -54,3 +54,15 @@ def test_during_a_sync_load_files_hold_at_most_10000_rows_unless_the_user_says_o
     with load_settings.dlt_settings(duckdb=False):
         assert dlt.config["data_writer.file_max_items"] == 500
         assert dlt.config.get("load.workers") is None, "a DuckDB setting, not for other destinations"
+
+
+def test_a_relative_duckdb_file_is_the_one_in_the_current_folder_on_every_run(sandbox, tmp_path, monkeypatch):
+    # dlt alone would resolve it against the folder the pipeline first ran in.
+    pipelines = str(tmp_path / "pipelines")
+    for folder in ("first", "second"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        result = run_sync(sync_request(sandbox, tmp_path, resources=["pipeline"], duckdb_file="here.duckdb",
+                                       pipelines_dir=pipelines))
+        assert result.ok, result.error
+        assert (tmp_path / folder / "here.duckdb").exists(), f"the sync from '{folder}' wrote its own file"

@@ -19,6 +19,7 @@ A value the user set in dlt's config or environment always wins over these.
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -48,7 +49,10 @@ POSTGRES_DLT_SETTINGS: dict[str, Any] = {"load.workers": 2}
 
 
 def duckdb_credentials(path: str) -> DuckDbCredentials:
-    return DuckDbCredentials(path, statements=[DUCKDB_CHECKPOINT, DUCKDB_MEMORY, DUCKDB_THREADS])
+    """`path` made absolute here: dlt resolves a relative one against the folder the
+    pipeline first ran in (its saved `initial_cwd`), so a demo run from a second clone
+    wrote into the first clone's file and then could not find its own."""
+    return DuckDbCredentials(os.path.abspath(path), statements=[DUCKDB_CHECKPOINT, DUCKDB_MEMORY, DUCKDB_THREADS])
 
 
 @contextmanager
