@@ -58,6 +58,13 @@ def test_a_redirect_to_another_host_is_not_followed_and_named_without_the_key():
     assert len(api.requests) == 1
 
 
+def test_redirects_in_a_loop_on_the_same_host_stop_and_do_not_claim_the_api_moved_elsewhere():
+    loop = Answer(status=302, body={}, headers={"Location": "/v1/task/tasks/list?api_key=" + KEY + "&page=1"})
+    with ScriptedApi().then(*[loop] * 8) as api:
+        exc, _ = assert_fails(api, RequestFailedError, "HTTP 302", "redirected more than 5 times")
+    assert "moved to" not in str(exc) and len(api.requests) == 6
+
+
 def test_a_refused_key_stops_at_once_and_says_to_check_the_key():
     with ScriptedApi().then(Answer(error(11, "nope"))) as api:
         exc, _ = assert_fails(api, AuthError, "API error 11", "Check the API key")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from typing import Any, Iterable
-from urllib.parse import urlsplit
 
 from pmcrm.envelope import ErrorAnswer, NotAListing, read_error, read_listing
 from pmcrm.errors import (
@@ -27,7 +26,7 @@ from pmcrm.errors import (
 )
 from pmcrm.ratelimit import RateLimiter
 from pmcrm.redact import register_secret
-from pmcrm.transport import HttpSettings, Reply, RequestStats, Transport
+from pmcrm.transport import MAX_REDIRECTS, HttpSettings, Reply, RequestStats, Transport
 from pmcrm.urls import ApiLocation, candidate_locations, split_base_url
 
 # Answers that say "no such endpoint here": the URL's form may be wrong (or the module off).
@@ -144,10 +143,11 @@ class ApiClient:
             _raise_for_code(resource, page, error, attempts)
         if reply.status != 200:
             said = f": {error.message}" if error is not None and error.message else ""
-            moved = reply.headers.get("Location") if 300 <= reply.status < 400 else None
-            if moved:
-                said = (f": the API moved to {urlsplit(moved)._replace(query='', fragment='').geturl()} "
+            if reply.moved_to:
+                said = (f": the API moved to {reply.moved_to} "
                         "(not followed: the key would go to another address); use that address as --base-url")
+            elif 300 <= reply.status < 400:
+                said = f": redirected more than {MAX_REDIRECTS} times on the same host"
             raise RequestFailedError(f"{where}: HTTP {reply.status} {_after(attempts)}{said}")
         if body is None:
             snippet = reply.content[:80].decode("utf-8", "replace")

@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 import orjson
@@ -131,6 +131,7 @@ class Reply:
     failure: str | None = None
     detail: str = ""
     attempts: int = 1
+    moved_to: str | None = None  # a redirect to another origin, not followed (no query: the key)
     _body: Any = field(default=_UNPARSED, repr=False)
 
     @property
@@ -226,22 +227,24 @@ class Transport:
         left = self.limiter.acquire()
         self.stats.add("requests")
         try:
-            response = self._send(target)
+            response, elsewhere = self._send(target)
         except Urllib3Error as exc:
             cause = exc.reason if isinstance(getattr(exc, "reason", None), Exception) else exc
             name = type(cause).__name__
             return Reply(failure=FAILURE_NAMES.get(name, name), detail=str(cause))
-        reply = Reply(status=response.status, headers=response.headers, content=response.data or b"")
+        reply = Reply(status=response.status, headers=response.headers, content=response.data or b"",
+                      moved_to=elsewhere)
         if reply.rate_limited:
             self.limiter.on_throttled(reply.retry_after(self.settings.max_retry_delay), left)
         else:
             self.limiter.on_success(left)
         return reply
 
-    def _send(self, target: str) -> urllib3.BaseHTTPResponse:
+    def _send(self, target: str) -> tuple[urllib3.BaseHTTPResponse, str | None]:
         """The answer to GET `target`, after redirects within the origin (at most
-        MAX_REDIRECTS). A redirect elsewhere is returned as it is: the key travels in the
-        query, and only the user may send it to another host (pmcrm.client says where)."""
+        MAX_REDIRECTS), and where a redirect elsewhere pointed, without its query (else
+        None). That one is not followed: the key travels in the query, and only the user
+        may send it to another host (pmcrm.client says where)."""
         within = self._origin + "/"
         for _ in range(MAX_REDIRECTS + 1):
             if self._direct is not None and target.startswith(within):
@@ -251,10 +254,12 @@ class Transport:
                 response = self._manager.request("GET", target, preload_content=True, redirect=False, retries=False)
             location = response.get_redirect_location()
             moved = urljoin(target, location) if location else None
-            if moved is None or not moved.startswith(within):
-                return response
+            if moved is None:
+                return response, None
+            if not moved.startswith(within):
+                return response, urlsplit(moved)._replace(query="", fragment="").geturl()
             target = moved
-        return response
+        return response, None  # still redirected within the origin: a loop
 
 
 def _pool_for(origin: str, settings: HttpSettings) -> urllib3.PoolManager:
