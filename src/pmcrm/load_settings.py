@@ -14,6 +14,8 @@ at a time, when each was added (benchmarks/README.md has the latest end-to-end r
   so the peak grew with the number of load files until 20 ran at once (~1 GB).
 - One load file per table held a whole table: DuckDB's commit of a 40,000-row table
   needed more than its memory limit. Files of LOAD_FILE_ROWS rows keep each commit small.
+- dlt opens the DuckDB file for each load job and closes it when the job is done, and
+  DuckDB checkpoints the file on every close (DuckDbHold).
 A value the user set in dlt's config or environment always wins over these.
 """
 
@@ -66,3 +68,52 @@ def dlt_settings(duckdb: bool, postgres: bool = False) -> Iterator[None]:
     unset = {key: value for key, value in wanted.items() if dlt.config.get(key) is None}
     with dlt.config.values(unset):
         yield
+
+
+class DuckDbHold:
+    """The DuckDB file held open by pmcrm from the load to the end of the sync. Why: dlt
+    opens the database for every load job (and for the deletions, the views and the runs
+    row) and DuckDB checkpoints the file each time the last connection closes. DuckDB
+    shares one open database per file within a process, so while this connection is open
+    dlt's connections join it: the load of 36 x 2,000 rows took 0.44 s instead of 0.58 s,
+    a sync merging every row 0.93 s instead of 1.1-1.3 s (measured when this was added).
+    Not held while the API is read (hours under a rate limit): other programs can still
+    open the file then. `open` does nothing for other destinations, and never fails a
+    sync: if the file cannot be opened here, dlt opens it as it always does."""
+
+    def __init__(self) -> None:
+        self._connection: Any = None  # a duckdb connection
+
+    def open(self, pipeline: dlt.Pipeline) -> None:
+        if self._connection is not None:
+            return
+        try:
+            import duckdb  # here: only DuckDB syncs need it
+
+            credentials = pipeline.destination_client().config.credentials
+            if not isinstance(credentials, DuckDbCredentials) or credentials.external_conn() is not None:
+                return
+            # dlt's own connect arguments: DuckDB refuses a second connection to an open
+            # file with another configuration.
+            config = {key: value for key, value in (credentials.global_config or {}).items()
+                      if key == "custom_user_agent"}
+            self._connection = duckdb.connect(credentials._conn_str(), read_only=credentials.read_only,
+                                              config=config)
+        except Exception:  # noqa: BLE001 - a speed-up must never fail a sync (see docstring)
+            self._connection = None
+
+    @property
+    def held(self) -> bool:
+        return self._connection is not None
+
+    def close(self) -> None:
+        """Closing the last connection checkpoints the file: the sync ends with it written."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    def __enter__(self) -> "DuckDbHold":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()

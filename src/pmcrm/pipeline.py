@@ -29,7 +29,7 @@ from pmcrm.destinations import DestinationTraits, Target, require_credentials
 from pmcrm.errors import NothingReadableError, PmcrmError, RunInterrupted, SettingsError
 from pmcrm.findings import RunFindings
 from pmcrm.first_loads import append_first_loads, without_tables
-from pmcrm.load_settings import dlt_settings
+from pmcrm.load_settings import DuckDbHold, dlt_settings
 from pmcrm.lock import pipeline_lock
 from pmcrm.memory import lean_allocators
 from pmcrm.progress import NO_PROGRESS, Progress
@@ -153,9 +153,9 @@ def run_sync(request: SyncRequest) -> SyncResult:
     traits = request.target.traits(destination)
     require_credentials(make_pipeline(request, destination), request.target)
     lean_allocators()
-    with pipeline_lock(request.pipeline_name, request.pipelines_dir):
+    with pipeline_lock(request.pipeline_name, request.pipelines_dir), DuckDbHold() as hold:
         started_at = datetime.now(timezone.utc)
-        result = _sync(request, destination, traits)
+        result = _sync(request, destination, traits, hold)
         result.run_id, result.started_at = uuid.uuid4().hex, started_at
         result.finished_at = datetime.now(timezone.utc)
         result.pipeline_name, result.destination = request.pipeline_name, request.target.destination
@@ -199,8 +199,9 @@ def check_settings(request: SyncRequest) -> None:
     request.target.check()
 
 
-def _sync(request: SyncRequest, destination, traits: DestinationTraits) -> SyncResult:
-    """Extract, normalize, load, then handle deletions; never reports success after an error."""
+def _sync(request: SyncRequest, destination, traits: DestinationTraits, hold: DuckDbHold) -> SyncResult:
+    """Extract, normalize, load, then handle deletions; never reports success after an error.
+    `hold` keeps a DuckDB file open from the load on (see DuckDbHold)."""
     record = RunRecord(progress=request.progress or NO_PROGRESS)
     stats, findings = record.stats, record.findings
     started = time.monotonic()
@@ -234,7 +235,7 @@ def _sync(request: SyncRequest, destination, traits: DestinationTraits) -> SyncR
         steps = StepTracker(record.progress)
         try:
             with dlt_settings(traits.duckdb, traits.postgres):
-                normalized = run_steps(pipeline, source, request.full_refresh, traits, steps)
+                normalized = run_steps(pipeline, source, request.full_refresh, traits, steps, hold)
         except KeyboardInterrupt:
             raise interrupted(pipeline, steps.current) from None
         written = rows_written(normalized, source.resources.keys())
@@ -360,7 +361,7 @@ class StepTracker:
 
 
 def run_steps(pipeline: dlt.Pipeline, source, full_refresh: bool, traits: DestinationTraits,
-              steps: StepTracker) -> NormalizeInfo:
+              steps: StepTracker, hold: DuckDbHold | None = None) -> NormalizeInfo:
     """dlt's `pipeline.run`, one step at a time (as `run` does them: pending packages were
     finished and state restored before), so that the progress display can show each step
     and an interrupt knows which one it struck (`interrupted`)."""
@@ -370,6 +371,8 @@ def run_steps(pipeline: dlt.Pipeline, source, full_refresh: bool, traits: Destin
     steps.enter("normalizing")
     normalized = pipeline.normalize()
     steps.enter("loading")
+    if traits.duckdb and hold is not None:
+        hold.open(pipeline)
     pipeline.load()
     return normalized
 
