@@ -36,6 +36,24 @@ class SlidingWindowGateway:
         return max((sum(1 for t in history if start <= t < start + 1.0) for start in history), default=0)
 
 
+class SteadyGateway:
+    """No burst at all (nginx's limit_req without burst): a request that arrives sooner
+    than 1/limit seconds after the last one accepted is refused, however few came in the
+    second. Retry-After is a whole second, the least HTTP can say."""
+
+    def __init__(self, limit: int | None):
+        self.limit, self.last = limit, float("-inf")
+
+    def accepts(self, at: float) -> bool:
+        if self.limit is not None and at - self.last < 1.0 / self.limit:
+            return False
+        self.last = at
+        return True
+
+    def retry_after(self, at: float) -> int:
+        return 1
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 0.0
@@ -53,14 +71,16 @@ class Outcome:
 
 
 def simulate(limit: int | None, requests: int, workers: int = 16, latency: float = 0.05,
-             told: float | None = None, retry_after: bool = True, jitter: float = 0.01, seed: int = 1) -> Outcome:
-    """`requests` requests against a gateway allowing `limit` per second; `told` is the
-    limit given to the client (--rate-limit); latency varies by up to `jitter` seconds.
+             told: float | None = None, retry_after: bool = True, jitter: float = 0.01, seed: int = 1,
+             gateway_kind: type = SlidingWindowGateway) -> Outcome:
+    """`requests` requests against a gateway allowing `limit` per second (`gateway_kind`: a
+    sliding window, or SteadyGateway); `told` is the limit given to the client
+    (--rate-limit); latency varies by up to `jitter` seconds.
     A worker waiting for its turn is woken by news (the limiter's epoch), as the real
     `acquire` is by its condition, and plans again."""
     noise, clock = random.Random(seed), Clock()
     limiter = RateLimiter(told, clock=clock, sleep=lambda seconds: None)
-    gateway = SlidingWindowGateway(limit)
+    gateway = gateway_kind(limit)
     events: list = []
     order = 0
     waiting: dict[int, tuple[int, float]] = {}  # worker -> (its plan's number, departure)

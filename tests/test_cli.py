@@ -42,6 +42,14 @@ def test_version_is_printed():
     assert result.exit_code == 0 and result.output.startswith("pmcrm, version ")
 
 
+def test_python_dash_m_pmcrm_is_the_same_command():
+    result = subprocess.run([sys.executable, "-m", "pmcrm", "resources"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert all(spec.name in result.stdout for spec in RESOURCES)
+    usage = subprocess.run([sys.executable, "-m", "pmcrm", "sync"], capture_output=True, text=True, timeout=120)
+    assert usage.returncode == 2 and "no base url" in usage.stderr
+
+
 def test_resources_lists_all_36_with_path_disposition_and_sync_mode():
     result = CliRunner().invoke(main, ["resources"])  # not a terminal: nothing may be cut
     assert result.exit_code == 0

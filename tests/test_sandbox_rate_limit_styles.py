@@ -1,12 +1,12 @@
 """How a refusal looks (rate_limit_status, rate_limit_body, retry_after) and how requests are counted
-(rate_limit_window: a token bucket, or a strict sliding one-second window)."""
+(rate_limit_window: a token bucket, a strict sliding one-second window, or a steady pace with no burst)."""
 
 from __future__ import annotations
 
 import pytest
 
 from pmcrm.sandbox import Sandbox, SandboxOptions
-from pmcrm.sandbox.gateway_limits import SlidingWindow, TokenBucket
+from pmcrm.sandbox.gateway_limits import SlidingWindow, SteadyPace, TokenBucket
 from pmcrm.sandbox.raw_client import SandboxClient
 
 TASKS = "/v1/task/tasks/list"
@@ -100,3 +100,22 @@ def test_the_window_is_kept_per_key():
 def test_rate_limit_zero_means_unlimited_in_a_sliding_window_too():
     window = SlidingWindow(rate=0)
     assert all(window.retry_after("k") is None for _ in range(1000))
+
+
+def test_a_steady_pace_refuses_two_requests_closer_than_one_interval_however_few_in_the_second():
+    clock = Clock()
+    steady = SteadyPace(rate=20, clock=clock)  # one request per 50 ms
+    times = [0.0, 0.05, 0.099, 0.15, 0.2, 0.2]
+    assert answers(steady, clock, times) == [None, None, 1, None, None, 1]
+    assert SlidingWindow(rate=20, clock=clock).retry_after("key") is None, "a window of 20 would pass them all"
+
+
+def test_a_steady_pace_measures_from_the_last_request_it_passed():
+    clock = Clock()
+    steady = SteadyPace(rate=10, clock=clock)  # one per 100 ms; refusals do not move it
+    assert answers(steady, clock, [0.0, 0.05, 0.09, 0.1, 0.19, 0.2]) == [None, 1, 1, None, 1, None]
+
+
+def test_the_sandbox_counts_at_a_steady_pace_when_asked():
+    replies = burst(3, rate_limit=1, rate_limit_window="steady")
+    assert [reply.status for reply in replies] == [200, 429, 429]

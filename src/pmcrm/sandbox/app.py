@@ -24,7 +24,7 @@ from .data import Dataset
 from .error_answers import BadRequest, error_body
 from .faults import FaultPlan
 from .filters import parse_row_query
-from .gateway_limits import RATE_LIMIT_MESSAGE, SlidingWindow, TokenBucket
+from .gateway_limits import RATE_LIMIT_MESSAGE, SlidingWindow, SteadyPace, TokenBucket
 from .options import SandboxOptions
 from .page_cache import PageRenderer, PageRequest
 from .stats import Stats
@@ -195,10 +195,12 @@ class SandboxApp:
         return json_response(orjson.dumps(result))
 
 
-def make_limiter(options: SandboxOptions) -> TokenBucket | SlidingWindow:
+LIMITERS = {"bucket": TokenBucket, "sliding": SlidingWindow, "steady": SteadyPace}
+
+
+def make_limiter(options: SandboxOptions) -> TokenBucket | SlidingWindow | SteadyPace:
     """The gateway's limit in the configured style."""
-    kind = SlidingWindow if options.rate_limit_window == "sliding" else TokenBucket
-    return kind(options.rate_limit)
+    return LIMITERS[options.rate_limit_window](options.rate_limit)
 
 
 def refusal(options: SandboxOptions, wait: int) -> tuple[int, bytes, dict[str, str]]:

@@ -1,7 +1,8 @@
 """How the sandbox refuses too many requests: the counting, and the answer's style.
 
-Counting is per API key, either a token bucket (bursts of one second's worth, the
-default) or a strict sliding one-second window, as API gateways count. Clients
+Counting is per API key: a token bucket (bursts of one second's worth), a strict
+sliding one-second window (the default), as API gateways count, or a steady pace with no
+burst at all (one request per 1/rate seconds, as nginx's `limit_req` without `burst`). Clients
 report the real platform's refusal as a non-2xx answer with the body
 ``{"error": "Request rate per second exceeded"}``, status undocumented and no
 ``Retry-After``: ``rate_limit_status``, ``rate_limit_body`` and ``retry_after``
@@ -17,7 +18,7 @@ from typing import Callable
 
 
 
-RATE_LIMIT_WINDOWS = ("bucket", "sliding")
+RATE_LIMIT_WINDOWS = ("bucket", "sliding", "steady")
 RATE_LIMIT_BODIES = ("json", "string")
 RATE_LIMIT_MESSAGE = "Request rate per second exceeded"
 Clock = Callable[[], float]
@@ -67,3 +68,27 @@ class SlidingWindow:
             passed.append(now)
             return None
         return max(1, math.ceil(round(passed[0] + 1.0 - now, 6)))  # round: float noise must not add a second
+
+
+class SteadyPace:
+    """One passed request per ``1/rate`` seconds per key, no burst (nginx's `limit_req`
+    without `burst`): a request that arrives sooner after the last one passed is refused,
+    however few came in the second. Why in the sandbox: a client that spaces requests
+    exactly 1/rate apart still meets refusals here, whenever the network bunches two."""
+
+    def __init__(self, rate: float, clock: Clock = time.monotonic):
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.clock = clock
+        self._last: dict[str, float] = {}
+
+    def retry_after(self, api_key: str) -> int | None:
+        """None if the request may pass, else the whole seconds (rounded up, at least 1)
+        until the next request may."""
+        if self.interval <= 0:
+            return None
+        now = self.clock()
+        last = self._last.get(api_key)
+        if last is None or round(now - last - self.interval, 6) >= 0:  # round: float noise
+            self._last[api_key] = now
+            return None
+        return max(1, math.ceil(round(last + self.interval - now, 6)))
