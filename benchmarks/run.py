@@ -216,9 +216,6 @@ LIMIT_STYLES = {
     "429, no Retry-After": {"retry_after": False},
     "403 + string error, no Retry-After": {"rate_limit_status": 403, "rate_limit_body": "string", "retry_after": False},
 }
-# A gateway that counts differently: no burst at all (one request per 1/limit s). Measured,
-# not among issue #14's targets (they are for a sliding window).
-STEADY_STYLE = {"steady gateway (no burst), 429 + Retry-After": {"rate_limit_window": "steady"}}
 # Rows per resource for each limit: the account of the issue's table (832 requests), 17-166 s ideal.
 LIMIT_ACCOUNTS = {5: 2_000, 20: 2_000, 50: 2_000}
 
@@ -226,33 +223,28 @@ LIMIT_ACCOUNTS = {5: 2_000, 20: 2_000, 50: 2_000}
 def ratelimit(bench: Bench) -> tuple[list[dict], list[dict]]:
     """(3) 50 ms latency, a gateway allowing 5, 20 or 50 requests in any one-second window
     (sliding, strict), answering a refusal in each style of LIMIT_STYLES: pmcrm not told
-    the limit, and told it (--rate-limit); then a gateway without bursts (STEADY_STYLE),
-    told and not. The ideal is the requests the read needs (429s not counted) divided by
-    the limit."""
+    the limit, and told it (--rate-limit). The ideal is the requests the read needs (429s
+    not counted) divided by the limit."""
     plan = bench.plan
     rows, checks = [], []
     for limit, rows_each in LIMIT_ACCOUNTS.items():
         if plan.limits and limit not in plan.limits:
             continue
         rows_each = min(rows_each, plan.small)
-        for style, switches in {**LIMIT_STYLES, **STEADY_STYLE}.items():
-            steady = style in STEADY_STYLE
+        for style, switches in LIMIT_STYLES.items():
             with bench.sandbox(rows_each, latency=plan.latency, rate_limit=limit, **switches) as api:
                 found = bench.repeat(api, "pmcrm", {}, 1, f"limit {limit}, {style}, not told")
-                told = (bench.repeat(api, "pmcrm", {"flags": {"rate_limit": limit}}, 1, f"limit {limit}, {style}, told")
-                        if not switches or steady else None)
-            told_name = f"limit {limit}/s, {style}: --rate-limit {limit}" if steady else f"limit {limit}/s: --rate-limit {limit}"
+                told = (bench.repeat(api, "pmcrm", {"flags": {"rate_limit": limit}}, 1, f"limit {limit}, told")
+                        if not switches else None)
             for name, results, (most, extra_429) in ((f"limit {limit}/s, {style}: not told", found, (1.10, 1.0)),
-                                                     (told_name, told, (1.05, 0.0))):
+                                                     (f"limit {limit}/s: --rate-limit {limit}", told, (1.05, 0.0))):
                 if results is None:
                     continue
                 needed = results[0]["requests"] - results[0]["throttled"]
                 ideal = needed / limit
                 share = results[0]["throttled"] / results[0]["requests"] * 100
-                rows.append(row(name, results, note=f"ideal {ideal:.1f} s; {median(results) / ideal:.2f}x; "
-                                                     f"{needed / results[0]['rows'] * 1000:.1f} requests per 1,000 rows"))
-                if steady:
-                    continue  # not an issue #14 target
+                rows.append(row(name, results, note=f"ideal {ideal:.1f} s; {needed / results[0]['rows'] * 1000:.1f} "
+                                                     "requests per 1,000 rows"))
                 checks.append(check(f"{name}: time vs ideal", median(results) / ideal, most))
                 checks.append(check(f"{name}: 429 share", share, extra_429, unit="%") if extra_429 else
                               check(f"{name}: 429s", results[0]["throttled"], 0, unit=""))
@@ -337,7 +329,7 @@ RUNNERS = {"throughput": throughput, "latency": latency, "ratelimit": ratelimit,
 TITLES = {
     "throughput": "(1) Throughput: 36 x {large:,} rows, no latency (DuckDB end to end)",
     "latency": "(2) Latency: 36 x {small:,} rows, {latency_ms:g} ms per request",
-    "ratelimit": "(3) Rate limits: 5, 20 and 50 requests/s (sliding window), three answer styles, and a gateway without bursts, {latency_ms:g} ms",
+    "ratelimit": "(3) Rate limits: 5, 20 and 50 requests/s (sliding window), three answer styles, {latency_ms:g} ms",
     "memory": "(4) Memory: peak RSS at 36 x {small:,} and 36 x {large:,} rows",
     "incremental": "(5) Incremental: second sync after touching {touch:.0%} of 36 x {small:,} rows",
 }

@@ -65,3 +65,20 @@ def test_a_sync_ends_with_its_duckdb_file_closed(sandbox, tmp_path):
         # DuckDB refuses another configuration for a file still open in this process.
         with duckdb.connect(request.target.duckdb_file, config={"threads": "3"}) as after:
             assert after.sql("SELECT count(*) FROM pmcrm_data._pmcrm_runs").fetchall()[0][0] >= 1
+
+
+def test_a_checkpoint_that_fails_at_the_end_is_said_not_raised(tmp_path, monkeypatch):
+    pipeline, _ = a_duckdb_pipeline(tmp_path)
+    hold = DuckDbHold()
+    hold.open(pipeline)
+
+    class FailingClose:
+        def close(self):
+            raise duckdb.IOException("disk full")
+
+    real = hold._connection
+    monkeypatch.setattr(hold, "_connection", FailingClose())
+    said = hold.close()
+    real.close()
+    assert said and "not checkpointed" in said and "disk full" in said
+    assert hold.close() is None, "closed once"

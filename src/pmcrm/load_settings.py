@@ -106,14 +106,22 @@ class DuckDbHold:
     def held(self) -> bool:
         return self._connection is not None
 
-    def close(self) -> None:
-        """Closing the last connection checkpoints the file: the sync ends with it written."""
+    def close(self) -> str | None:
+        """Closing the last connection checkpoints the file: the sync ends with it written.
+        Returns what went wrong, if the checkpoint failed (the committed rows are in
+        DuckDB's write-ahead log, replayed on the next open) - for the sync's notes."""
         connection, self._connection = self._connection, None
-        if connection is not None:
+        if connection is None:
+            return None
+        try:
             connection.close()
+        except Exception as exc:  # noqa: BLE001 - reported by the caller, never masks the sync's result
+            return (f"the DuckDB file was not checkpointed at the end ({type(exc).__name__}: {exc}); "
+                    "its committed rows are in the write-ahead log, which DuckDB replays on the next open")
+        return None
 
     def __enter__(self) -> "DuckDbHold":
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        self.close()
+        self.close()  # on the way out of an error: the error is what the caller reports

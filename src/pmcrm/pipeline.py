@@ -169,6 +169,9 @@ def run_sync(request: SyncRequest) -> SyncResult:
         note = record_run(runs_pipeline, runs_row(result), traits.sql, **traits.run_kwargs())
         if note:
             result.notes.append(note)
+        closing = hold.close()
+        if closing:
+            result.notes.append(redact(closing))
     return result
 
 

@@ -28,15 +28,6 @@ window per key, what real gateways do; a token bucket of N per second is close t
   ms, on either side of the wire). The guard widens, the limit stays, and refusals of
   requests that leave within the next window are the same jitter (the gateway's window
   is still the bunched-up one).
-- A gateway without bursts (nginx's `limit_req` without `burst`: one request per 1/N s)
-  refuses two requests that arrive closer than 1/N, however few came in the second. Its
-  refusals look like a lower limit (few of ours in the window) or like jitter that a
-  wider window does not stop (BUNCHED_REFUSALS in one episode): either way the gap
-  between two requests widens first (SPACING_STEP, doubling, up to MAX_SPACING_SHARE of
-  1/N), and only refusals that wider gaps do not stop lower a limit. A refusal that tells
-  no limit caps the unknown-limit ramp below the pace it came at (RAMP_CAP_SHARE), so the
-  ramp does not run into the same refusal again. Against a sliding window none of this
-  happens: its rare jitter refusals come with the window full.
 - `Retry-After`: a whole number of seconds ("1") is often far longer than the wait the
   window needs; the window decides when requests resume. Should a request that left
   after such a resumption be refused again within the Retry-After, the API means it: from
@@ -58,10 +49,6 @@ GROWTH = 4.0  # the unknown-limit pace is multiplied by this per second, smoothl
 FIRST_RTT_GUESS = 0.05  # seconds, until the first response measures it
 JITTER_SHARE = 0.1  # a refusal with fewer than 90% of the limit counted tells a lower limit
 MIN_EVIDENCE = 4  # accepted requests in the window before a refusal: fewer tell no limit
-SPACING_STEP = 0.002  # seconds: the first widening of the gap between two requests
-MAX_SPACING_SHARE = 0.5  # the gap widens up to this share of 1/limit
-BUNCHED_REFUSALS = 3  # refusals in one jitter episode that a wider guard did not stop
-RAMP_CAP_SHARE = 0.75  # of the pace a refusal telling no limit came at: the ramp stays below it
 
 
 class RateLimiter:
@@ -91,9 +78,6 @@ class RateLimiter:
         self._epoch = 0  # bumped by news: planned departures are planned again
         self._rtt: float | None = None  # the shortest round trip seen (None: no answer yet)
         self._ramp_from: float | None = None  # when the unknown-limit pace started
-        self._spacing = 0.0  # seconds added to 1/pace between two departures (no-burst gateways)
-        self._ramp_cap: float | None = None  # the unknown-limit pace stays below this (None: no cap)
-        self._episode_refusals = 0  # refusals counted in the current jitter episode
 
     @property
     def rate(self) -> float | None:
@@ -120,7 +104,7 @@ class RateLimiter:
         if self._rtt is None and len(self._sent) >= START_IN_FLIGHT and self.limit is None:
             departure = max(departure, now + FIRST_RTT_GUESS)  # planned again at the first answer
         pace = self._pace(departure)
-        departure = max(departure, self._last_departure + 1.0 / pace + min(self._spacing, self._max_spacing()))
+        departure = max(departure, self._last_departure + 1.0 / pace)
         cap = self.limit
         if cap is not None:
             span = WINDOW + self._guard
@@ -139,22 +123,15 @@ class RateLimiter:
         if self.limit is not None:
             return self.limit
         start = START_IN_FLIGHT / max(self._rtt or FIRST_RTT_GUESS, 1e-6)
-        if self._ramp_from is not None:
-            start *= GROWTH ** min(max(0.0, at - self._ramp_from), 30.0)  # 30 s: far beyond any API
-        return start if self._ramp_cap is None else min(start, self._ramp_cap)
-
-    def _max_spacing(self) -> float:
-        return MAX_SPACING_SHARE / (self.limit or START_IN_FLIGHT)
-
-    def _widen_spacing(self) -> None:
-        self._spacing = min(max(self._spacing * 2, SPACING_STEP), self._max_spacing())
+        if self._ramp_from is None:
+            return start
+        return start * GROWTH ** max(0.0, at - self._ramp_from)
 
     def _jitter_floor(self) -> float:
         """Fewest of ours counted in the window of a refusal that jitter still explains:
         delays of tens of ms shift a few requests across the window's edge, more at a
         higher limit."""
-        expected = min(self.limit, WINDOW / (1.0 / self.limit + min(self._spacing, self._max_spacing())))
-        return min(expected - 1, expected * (1 - JITTER_SHARE))
+        return min(self.limit - 1, self.limit * (1 - JITTER_SHARE))
 
     def _drop_old(self, now: float) -> None:
         """Departures older than two windows count for nothing any more."""
@@ -204,16 +181,11 @@ class RateLimiter:
                 # first does not mean one fewer was accepted.)
                 return
             accepted = sum(1 for sent in self._sent if left - WINDOW < sent < left)
-            if accepted < MIN_EVIDENCE:
+            if accepted < MIN_EVIDENCE and self.ceiling is None:
                 # Too few of ours in the window to tell a limit (someone else may have spent
-                # it: another run with the same key; or a gateway without bursts, which
-                # refuses two requests that arrive closer than 1/N): wait as told, then ramp
-                # up again, below the pace it came at, with wider gaps. A told limit stays.
-                if self.limit is None:
-                    self._ramp_cap = RAMP_CAP_SHARE * self._pace(left)
+                # it: another run with the same key): wait as told, then ramp up again.
                 self._paused_until = max(self._paused_until, now + (retry_after or WINDOW))
                 self._ramp_from = self._paused_until
-                self._widen_spacing()
                 self._episode_from, self._episode_retry_after = now, retry_after
                 self._news()
                 return
@@ -225,27 +197,10 @@ class RateLimiter:
                 # and lower nothing (our own count of that window is the one that is off).
                 if left >= self._jitter_until:
                     self._guard = min(self._guard * 2, MAX_GUARD)
-                    self._episode_refusals = 0
                     self._news()
-                else:
-                    self._episode_refusals += 1
-                    if self._episode_refusals >= BUNCHED_REFUSALS:
-                        # A wider window did not stop them: the gateway allows no bursts
-                        # and counts the gap between two requests. Wider gaps instead.
-                        self._widen_spacing()
-                        self._episode_refusals = 0
-                        self._news()
                 self._jitter_until = now + WINDOW + self._guard
                 # No Retry-After to believe: jitter, not the API.
                 self._episode_from, self._episode_retry_after = now, None
-                return
-            if self.limit is not None and self._spacing < self._max_spacing():
-                # Fewer of ours than the limit in the window: a lower limit, or a gateway
-                # without bursts that saw two requests too close. Wider gaps first (a few
-                # ms); only refusals that they do not stop lower the limit.
-                self._widen_spacing()
-                self._episode_from, self._episode_retry_after = now, retry_after
-                self._news()
                 return
             learned = max(1.0, float(accepted))
             if self.ceiling is not None:
