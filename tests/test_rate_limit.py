@@ -32,6 +32,15 @@ def test_told_the_limit_no_request_is_refused_and_the_run_takes_at_most_5_percen
     assert SlidingWindowGateway(limit).most_in_one_window(outcome.accepted_at) <= limit
 
 
+@pytest.mark.parametrize("told, real", [(10, 6), (20, 13), (50, 20), (10, 2), (3, 1)])
+def test_told_a_limit_above_the_real_one_the_real_one_is_learnt_within_a_few_refusals(told, real):
+    # A plan's limit misremembered: the first refusals teach the real one, as when not told.
+    outcome = simulate(real, ACCOUNT, told=told)
+    assert outcome.limiter.limit == real
+    assert outcome.refused <= 4, f"{outcome.refused} of {ACCOUNT} refused"
+    assert outcome.seconds <= 1.10 * ACCOUNT / real
+
+
 @pytest.mark.xfail(strict=True, reason="known weakness (benchmarks/README.md, run E): refusals from a "
                    "gateway without bursts read as a lower limit")
 def test_without_bursts_at_the_gateway_a_told_limit_is_kept():
