@@ -6,52 +6,50 @@ no sleeping: the limiter's clock is the simulation's."""
 from __future__ import annotations
 
 import heapq
-import math
 import random
-from collections import deque
 from dataclasses import dataclass
 
 from pmcrm.ratelimit import RateLimiter
+from pmcrm.sandbox.gateway_limits import SlidingWindow, SteadyPace
 
 
-class SlidingWindowGateway:
-    """At most `limit` accepted requests in any one-second window (None: no limit);
-    refusals are not counted; Retry-After is the wait rounded up to whole seconds."""
+class Gateway:
+    """The sandbox's own gateway limiter (pmcrm.sandbox.gateway_limits) on the simulation's
+    time: what is refused, and the Retry-After, exactly as the sandbox answers them.
+    `limit` None: no limit."""
+
+    kind: type = SlidingWindow
 
     def __init__(self, limit: int | None):
-        self.limit, self.accepted = limit, deque()
+        self.limit, self._now, self._wait = limit, 0.0, None
+        self._limiter = self.kind(limit or 0, clock=lambda: self._now)
 
     def accepts(self, at: float) -> bool:
-        while self.accepted and self.accepted[0] <= at - 1.0:
-            self.accepted.popleft()
-        if self.limit is not None and len(self.accepted) >= self.limit:
-            return False
-        self.accepted.append(at)
-        return True
+        self._now = at
+        self._wait = self._limiter.retry_after("key")
+        return self._wait is None
 
     def retry_after(self, at: float) -> int:
-        return max(1, math.ceil(round(self.accepted[0] + 1.0 - at, 6)))
+        """The Retry-After of the refusal `accepts(at)` just gave."""
+        return self._wait
+
+
+class SlidingWindowGateway(Gateway):
+    """At most `limit` accepted requests in any one-second window; refusals are not
+    counted; Retry-After is the wait rounded up to whole seconds."""
+
+    kind = SlidingWindow
 
     def most_in_one_window(self, history: list[float]) -> int:
         return max((sum(1 for t in history if start <= t < start + 1.0) for start in history), default=0)
 
 
-class SteadyGateway:
+class SteadyGateway(Gateway):
     """No burst at all (nginx's limit_req without burst): a request that arrives sooner
     than 1/limit seconds after the last one accepted is refused, however few came in the
-    second. Retry-After is a whole second, the least HTTP can say."""
+    second."""
 
-    def __init__(self, limit: int | None):
-        self.limit, self.last = limit, float("-inf")
-
-    def accepts(self, at: float) -> bool:
-        if self.limit is not None and at - self.last < 1.0 / self.limit:
-            return False
-        self.last = at
-        return True
-
-    def retry_after(self, at: float) -> int:
-        return 1
+    kind = SteadyPace
 
 
 class Clock:
