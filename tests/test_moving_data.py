@@ -148,3 +148,15 @@ def test_a_sync_while_the_api_changes_between_pages_loads_every_row_that_existed
     assert reread > 0, "the data moved during multi-page reads and pmcrm read pages again"
     report_line(f"moving data seed={seed}: {served['pages']} pages served while changing, "
                 f"{reread} re-read; every row present throughout loaded, no duplicates")
+
+
+def test_a_delete_in_the_settle_pass_that_moves_the_last_pages_only_row_back_a_page_still_settles():
+    # 102 rows, 50 a page. A delete after page 1 misses row 51 in the first pass (its
+    # total moves: a settle pass follows). In the settle pass, right after the last page
+    # (its one row, 102) is read, another delete moves 102 onto page 2: both pages end
+    # with row 102. That is what a delete does in id order, not a sign of another order.
+    after_first_page, after_settle_last_page = [("delete", 0.0)], [("delete", 0.0)]
+    endpoint = ChurningEndpoint(102, 50, [after_first_page, [], [], after_settle_last_page])
+    ids, reader = read_all(endpoint, 50)
+    assert endpoint.present_throughout <= set(ids) and len(ids) == len(set(ids))
+    assert reader.passes == 2, "the settle pass proves completeness; no third pass"
