@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import duckdb
 import pytest
 from click.testing import CliRunner
@@ -17,7 +18,9 @@ from tests.helpers import invoke, sync_args
 
 
 def test_every_command_has_help_with_an_example():
-    for name, command in main.commands.items():
+    names = main.list_commands(click.Context(main))
+    assert {"sync", "check", "demo", "sandbox", "report"} <= set(names)
+    for name in names:
         result = invoke(name, "--help")
         assert result.exit_code == 0, name
         assert "Example" in result.output and f"pmcrm {name}" in result.output, name
@@ -29,12 +32,21 @@ def test_every_sync_flag_sets_the_field_of_its_own_name_and_the_readme_says_whic
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     table = readme[readme.index("| flag | field |"):]
     table = table[:table.index("\n\n")]
-    for option in main.commands["sync"].params:
+    for option in main.get_command(click.Context(main), "sync").params:
         if option.name in ("quiet", "as_json", "log_level"):
             continue  # how the command prints, not what the sync does
         owners = [part for part, holder in holders.items() if hasattr(holder, option.name)]
         assert len(owners) == 1, f"--{option.name.replace('_', '-')}: fields {owners}"
         assert f"`{option.opts[0]}" in table and f".{option.name}`" in table, option.name
+
+
+def test_a_sync_does_not_load_the_other_commands_or_the_sandboxs_web_server():
+    # Start-up is part of every sync a user runs; the sandbox's server (aiohttp) is not needed.
+    code = ("import sys, click; from pmcrm.cli import main; main.get_command(click.Context(main), 'sync'); "
+            "print(sorted(m for m in sys.modules if m.startswith(('aiohttp', 'pmcrm.sandbox', 'pmcrm.diagnose'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"
 
 
 def test_version_is_printed():
