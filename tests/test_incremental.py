@@ -55,6 +55,13 @@ def requests_per_resource(stats) -> dict:
     return {spec.name: stats["requests_by_path"].get(spec.path, 0) for spec in RESOURCES}
 
 
+def full_read_again(first_requests: int) -> int:
+    """Requests of a later full read of a resource whose first read took `first_requests`:
+    with 3 pages or more (5 requests or more), its last page, remembered, is read before
+    page 1 and page 1 is not read again (pmcrm.pages): one fewer."""
+    return first_requests - 1 if first_requests >= 5 else first_requests
+
+
 def test_a_second_run_after_inserts_updates_and_deletes_equals_the_new_truth(api, run):
     first, pipeline, _ = run()
     assert first.ok, first.error
@@ -103,7 +110,8 @@ def test_with_server_filtering_a_second_run_asks_only_for_changed_rows(api, run)
     per_resource, full = requests_per_resource(stats), requests_per_resource(full_stats)
     # incremental resources: one page of changed rows each; full resources: all pages again
     assert all(per_resource[r] == 1 for r in INCREMENTAL), per_resource
-    assert all(per_resource[r] == full[r] for r in FULL if r not in ("st_projects_users", "project_observers"))
+    assert all(per_resource[r] == full_read_again(full[r]) for r in FULL
+               if r not in ("st_projects_users", "project_observers"))
     print(f"\nsecond run requests: {stats['requests']} with server filter vs {full_stats['requests']} full")
 
 
@@ -111,7 +119,10 @@ def test_without_server_filtering_every_page_is_read_but_unchanged_rows_are_not_
     first, _, full_stats = run()
     api.touch(0.01)
     second, pipeline, stats = run()
-    assert second.ok and stats["requests"] == full_stats["requests"]
+    assert second.ok
+    full, again = requests_per_resource(full_stats), requests_per_resource(stats)
+    assert again == {name: full_read_again(n) for name, n in full.items()}
+    assert stats["requests"] < full_stats["requests"], "resources of 3 pages or more exist here"
     assert sum(second.written[r] for r in INCREMENTAL) < sum(first.written[r] for r in INCREMENTAL) / 5
     assert_all_tables_equal_truth(api, pipeline)
 

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from pmcrm.client import Page
 from pmcrm.declarations import RESOURCES
-from pmcrm.errors import IncompleteReadError
-from pmcrm.pages import EndpointReader
+from pmcrm.errors import ApiError, IncompleteReadError
+from pmcrm.pages import EndpointReader, requests_for
 from pmcrm.pipeline import SyncRequest, make_pipeline, run_sync
 from pmcrm.sandbox import Sandbox, SandboxOptions
 from tests.conftest import ROWS_FOR
@@ -35,7 +35,7 @@ class ChurningEndpoint:
 
     def __init__(self, n_rows: int, limit: int, batches: list[list]):
         self.rows, self.limit, self.batches = list(range(1, n_rows + 1)), limit, list(batches)
-        self.next_id, self.deleted, self.served = n_rows + 1, set(), 0
+        self.next_id, self.deleted, self.served, self.order = n_rows + 1, set(), 0, []
         self.initial = set(self.rows)
         self.lock = threading.Lock()
 
@@ -44,6 +44,7 @@ class ChurningEndpoint:
             start = (number - 1) * self.limit
             page = Page(number, len(self.rows), [{"id": i} for i in self.rows[start:start + self.limit]])
             self.served += 1
+            self.order.append(number)
             for change in self.batches.pop(0) if self.batches else ():
                 self._apply(change)
             return page
@@ -68,20 +69,23 @@ batches = st.lists(st.lists(change, max_size=3), max_size=40)
 
 
 @settings(max_examples=300, deadline=None)
-@given(n_rows=st.integers(0, 80), limit=st.integers(3, 12), window=st.integers(1, 4), batches=batches)
-def test_a_row_present_for_the_whole_read_is_never_silently_missed(n_rows, limit, window, batches):
+@given(n_rows=st.integers(0, 80), limit=st.integers(3, 12), window=st.integers(1, 4), batches=batches,
+       last_page_hint=st.none() | st.integers(0, 30))
+def test_a_row_present_for_the_whole_read_is_never_silently_missed(n_rows, limit, window, batches, last_page_hint):
+    # The hint (the last page of the previous sync, read first) may be right or wrong.
     endpoint = ChurningEndpoint(n_rows, limit, batches)
     try:
-        ids, _ = read_all(endpoint, limit, window)
+        ids, _ = read_all(endpoint, limit, window, last_page_hint)
     except IncompleteReadError:
         return  # loud is allowed; silent is not
     assert endpoint.present_throughout <= set(ids), "a row that existed all along was missed"
     assert len(ids) == len(set(ids)), "a row was yielded twice"
 
 
-def read_all(endpoint: ChurningEndpoint, limit: int, window: int = 4) -> tuple[list, EndpointReader]:
+def read_all(endpoint: ChurningEndpoint, limit: int, window: int = 4,
+             last_page_hint: int | None = None) -> tuple[list, EndpointReader]:
     with ThreadPoolExecutor(window) as pool:
-        reader = EndpointReader("tasks", limit, endpoint, pool, window)
+        reader = EndpointReader("tasks", limit, endpoint, pool, window, last_page_hint=last_page_hint)
         return [row["id"] for page in reader for row in page], reader
 
 
@@ -160,3 +164,49 @@ def test_a_delete_in_the_settle_pass_that_moves_the_last_pages_only_row_back_a_p
     ids, reader = read_all(endpoint, 50)
     assert endpoint.present_throughout <= set(ids) and len(ids) == len(set(ids))
     assert reader.passes == 2, "the settle pass proves completeness; no third pass"
+
+
+@pytest.mark.parametrize("n_rows, pages", [(250, 3), (2000, 20)])
+def test_a_later_read_that_knows_the_last_page_checks_it_first_and_needs_one_request_fewer(n_rows, pages):
+    first = ChurningEndpoint(n_rows, 100, [])
+    _, reader = read_all(first, 100)
+    assert first.served == requests_for(pages) == pages + 2 and reader.last_page == pages
+    again = ChurningEndpoint(n_rows, 100, [])
+    ids, _ = read_all(again, 100, last_page_hint=reader.last_page)
+    assert sorted(ids) == again.rows
+    assert again.order[:2] == [pages, 1], "the last page, then page 1"
+    assert again.order[-1] == pages and again.served == requests_for(pages, last_page_known=True) == pages + 1
+
+
+def test_with_the_last_page_read_first_a_delete_hidden_by_an_insert_is_still_caught():
+    # Between page 1 and page 2 a row of page 1 is deleted and one appended: the total
+    # holds, row 101 slides onto page 1 after it was read. The last page, read before
+    # page 1 and again after the others, changed: the read is not taken as complete.
+    endpoint = ChurningEndpoint(300, 100, [[], [("delete", 0.0), ("insert", 0.0)]])
+    ids, reader = read_all(endpoint, 100, last_page_hint=3)
+    assert endpoint.order[:2] == [3, 1] and reader.passes > 1
+    assert endpoint.present_throughout <= set(ids) and len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("hint", [2, 4, 9])
+def test_a_wrong_or_useless_last_page_hint_costs_at_most_one_request(hint):
+    endpoint = ChurningEndpoint(300, 100, [])
+    ids, _ = read_all(endpoint, 100, last_page_hint=hint)
+    assert sorted(ids) == endpoint.rows
+    # 2 pages or fewer hinted: nothing to gain, not read; a wrong page: read, then the usual plan.
+    assert endpoint.served == requests_for(3) + (hint > 2)
+
+
+def test_an_api_error_on_the_hinted_page_drops_the_hint():
+    # A page past the end may be an error on a real API; the read goes on from page 1.
+    endpoint = ChurningEndpoint(300, 100, [])
+
+    def past_the_end_is_an_error(number: int) -> Page:
+        if number > 3:
+            raise ApiError("tasks", number, 20, "not found")
+        return endpoint(number)
+
+    with ThreadPoolExecutor(2) as pool:
+        ids = [row["id"] for page in EndpointReader("tasks", 100, past_the_end_is_an_error, pool, 2,
+                                                    last_page_hint=5) for row in page]
+    assert sorted(ids) == endpoint.rows and endpoint.served == requests_for(3)

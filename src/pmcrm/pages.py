@@ -15,7 +15,10 @@ read again and rows already seen are skipped:
   page 1, and once more with page 1 after all the others. Any insert or delete changes
   the last page, so an unchanged last page proves pages 2..N were read from data that
   held still; page 1 read again completes that snapshot (2 extra requests; with exactly
-  2 pages nothing lies between them, and page 1 unchanged is the whole proof: 1). When the
+  2 pages nothing lies between them, and page 1 unchanged is the whole proof: 1). When
+  the previous sync says which page is the last (`last_page_hint`), it is read before
+  page 1 instead: every page then lies between its two reads, and the last page alone,
+  unchanged, is the proof (1 extra request; a wrong hint costs 1 wasted one). When the
   data did move, one "settle" pass reads the pages one at a time from the last to the
   first: a row present for the whole pass cannot slip past it, it only moves to pages not
   yet read. No quiet moment is needed, so this converges while the data keeps moving.
@@ -40,7 +43,7 @@ from typing import Any, Callable, Generator, Iterator, Sequence
 import orjson
 
 from pmcrm.client import Page
-from pmcrm.errors import IncompleteReadError
+from pmcrm.errors import ApiError, IncompleteReadError
 
 FetchPage = Callable[[int], Page]
 # Without a total, stop after this many pages rather than loop forever.
@@ -48,11 +51,14 @@ MAX_PAGES_WITHOUT_TOTAL = 100_000
 MAX_READ_PASSES = 4
 
 
-def requests_for(pages: int) -> int:
+def requests_for(pages: int, last_page_known: bool = False) -> int:
     """Requests that reading `pages` pages takes while the data holds still (rows in id
     order): each page once, and page 1 and the last once more, the check that nothing
-    moved (`EndpointReader._still_since_last_page`); with 2 pages, page 1 alone again."""
-    return pages + 2 if pages > 2 else pages + 1 if pages == 2 else pages
+    moved (`EndpointReader._still_since_last_page`); with 2 pages, page 1 alone again;
+    with the last page known beforehand (a later sync), the last page alone again."""
+    if pages > 2:
+        return pages + 1 if last_page_known else pages + 2
+    return pages + 1 if pages == 2 else pages
 
 
 def served_page_size(first: Page, asked: int) -> int | None:
@@ -235,11 +241,13 @@ class EndpointReader:
         budget: PageBudget | None = None,
         already_yielded: SeenKeys | None = None,
         on_page_size: Callable[[str, int, int], None] | None = None,
+        last_page_hint: int | None = None,
     ):
         """`limit` is the page size asked for; the server's own (`page_size`) is learnt
         from page 1. `already_yielded`: keys another read of this endpoint yielded (they
         are not yielded again). `on_page_size(resource, asked, served)` hears when the
-        server's page size differs from the one asked for."""
+        server's page size differs from the one asked for. `last_page_hint`: the number
+        of the last page when this endpoint was last read (`last_page`), read first."""
         self.resource, self.limit, self.fetch = resource, limit, fetch
         self.page_size = limit
         self.executor, self.window = executor, max(window, 1)
@@ -250,6 +258,17 @@ class EndpointReader:
         self.stopped_early = False
         self._already_yielded = already_yielded
         self.seen = already_yielded or SeenKeys()
+        self._last_page_hint = last_page_hint
+        self._last_read_first = False  # this pass read the last page before page 1
+        self._largest_total: int | None = None
+
+    @property
+    def last_page(self) -> int | None:
+        """The number of the last page, by the largest total and page size seen (None
+        without a total): the hint for the next read of this endpoint."""
+        if self._largest_total is None:
+            return None
+        return max(math.ceil(self._largest_total / self.page_size), 1)
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
         # The key of every row yielded (ids, for deletions).
@@ -278,6 +297,8 @@ class EndpointReader:
                 if stop:
                     self.stopped_early = True  # the caller asked for a partial read
                     return
+            if current.totals:
+                self._largest_total = max(max(current.totals), self._largest_total or 0)
             if not current.totals or (settle and current.settled()):
                 return
             if not settle and current.consistent():
@@ -339,14 +360,14 @@ class EndpointReader:
         the boundary while page 2 was read (an insert or delete on page 1 changes page 1;
         one on page 2 is in what page 2 showed). Rows new on a page read again are yielded."""
         number, ids = current.last_page
-        numbers = (1,) if number == 2 else (number, 1)
+        numbers = (number,) if self._last_read_first else (1,) if number == 2 else (number, 1)
         again = [self.executor.submit(self.fetch, n) for n in numbers]
         pages = [future.result() for future in again]
         for page in pages:
             fresh = self._fresh(page, seen)
             if fresh:
                 yield fresh
-        unchanged = (tuple(map(row_key, pages[0].items)) == current.first_page if number == 2
+        unchanged = (tuple(map(row_key, pages[0].items)) == current.first_page if numbers == (1,)
                      else page_ids(pages[0]) == ids)
         return unchanged and {page.total for page in pages} == current.totals
 
@@ -356,6 +377,7 @@ class EndpointReader:
 
     def _pages(self) -> Iterator[Page]:
         # Pages are handed over from a list, never held in a name across a yield (memory).
+        early = self._hinted_last_page()
         held = [self._fetch_in_pool(1)]
         total = held[0].total
         if total is None:
@@ -363,13 +385,18 @@ class EndpointReader:
             yield from self._pages_without_total(held.pop())
             return
         self._learn_page_size(held[0])
-        yield held.pop()
         last = math.ceil(total / self.page_size)
+        # The hinted page proves the read only if it is this read's last page, as page 1 sees it.
+        self._last_read_first = early is not None and early.number == last and early.total == total
+        if not self._last_read_first:
+            early = None
+        yield held.pop()
         # Read alone, before pages 2..N-1 (see _still_since_last_page); yielded in order.
         # Not when the caller may stop early: it wants the fewest pages, not a proof.
         last_read = last > 1 and self.stop_after is None
         if last_read:
-            held.append(self._fetch_in_pool(last))
+            held.append(early or self._fetch_in_pool(last))
+        del early
         end = last - 1 if last_read else last
         pending: deque[tuple[Future, bool]] = deque()  # (page, paid from the budget)
         next_page = 2
@@ -394,6 +421,19 @@ class EndpointReader:
                     self.budget.give()
         if held:
             yield held.pop()
+
+    def _hinted_last_page(self) -> Page | None:
+        """The last page as the previous read found it, read before page 1 (first pass
+        only, 3 pages or more: with 2, page 1 read again is already the one extra read).
+        Any API error on it (a page past the end may be one) just drops the hint."""
+        hint, self._last_page_hint = self._last_page_hint, None
+        self._last_read_first = False
+        if hint is None or hint < 3 or self.stop_after is not None:
+            return None
+        try:
+            return self._fetch_in_pool(hint)
+        except ApiError:
+            return None
 
     def _settle_pages(self, largest_total: int) -> Iterator[Page]:
         """Every page, one at a time, from the last to the first. Why sequential: the

@@ -42,6 +42,7 @@ SOURCE_NAME = "pmcrm"
 # Source state key: resource -> when it was last read completely (ISO time, UTC). In the
 # source's state, not each resource's: dlt resets a `replace` resource's state every run.
 LAST_COMPLETE_READS = "last_complete_reads"
+LAST_PAGES = "last_pages"  # resource -> its last page in its last complete full read
 # Pages fetched ahead of their reader, per allowed connection (see pages.PageBudget).
 READ_AHEAD_PER_CONNECTION = 2
 
@@ -125,14 +126,16 @@ class _ResourceRun:
         self._fetched: set[int] = set()  # page numbers fetched in this run (re-reads are counted apart)
         self._fetched_lock = threading.Lock()
 
-    def tables(self, since: datetime | None, last_reads: dict) -> Iterator[pa.Table]:
+    def tables(self, since: datetime | None, last_reads: dict, last_pages: dict) -> Iterator[pa.Table]:
         """Typed tables of the resource's rows. A resource the key cannot read (its first
         page says so) yields nothing at all - its table stays exactly as it was - and is
         reported in the findings; `last_reads` (in dlt's source state, loaded with the
-        data) remembers when each resource last read completely, to tell revoked rights apart."""
+        data) remembers when each resource last read completely, to tell revoked rights
+        apart; `last_pages`, the number of its last page, which the next full read checks
+        first (one request fewer: pmcrm.pages)."""
         batcher = TableBatcher(self.converter)
         try:
-            complete = yield from self._read(since, batcher)
+            complete = yield from self._read(since, batcher, last_pages)
         except UnavailableError as exc:
             if exc.page != 1 or batcher.pages:
                 raise
@@ -149,20 +152,25 @@ class _ResourceRun:
         yield self.converter.empty_table()
         if complete is not None:
             last_reads[self.spec.name] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            last_page = complete.last_page
+            if last_page is not None:
+                last_pages[self.spec.name] = last_page
             if self.spec.write_disposition == "merge" and self.plan.track_deletions:
                 # The reader's keys are the ids of every row it yielded (merge rows have ids).
-                self.ledger.record_complete(self.spec.name, complete.values())
+                self.ledger.record_complete(self.spec.name, complete.seen.values())
         release_free_memory()
 
-    def _read(self, since: datetime | None, batcher: TableBatcher) -> Generator[pa.Table, None, SeenKeys | None]:
+    def _read(self, since: datetime | None, batcher: TableBatcher,
+              last_pages: dict) -> Generator[pa.Table, None, EndpointReader | None]:
         """Rows through the server filter when one applies, checked row by row; if the API
         did not apply it, the resource is read again in full (rows already yielded are
-        not yielded twice). Returns every key read when the read was complete, else None."""
+        not yielded twice). Returns the reader of the full read when the read was
+        complete (its keys: every row read), else None."""
         server = self.plan.server_filter if since is not None else None
         if server is None:
-            reader = self._reader({})
+            reader = self._reader({}, last_page_hint=last_pages.get(self.spec.name))
             yield from self._batches(reader, batcher)
-            return reader.seen
+            return reader
         cursor = self.spec.cursor
         since_text = to_api_time(since, self.timezone) if server.since_param else None
         check = FilterCheck(cursor, since_text, server.sorted)
@@ -176,10 +184,11 @@ class _ResourceRun:
             self.findings.filter_ignored(self.spec.name, str(ignored))
             reader = self._reader({}, already_yielded=delivered)
             yield from self._batches(reader, batcher)
-            return reader.seen
+            return reader
         return None  # a filtered read holds only what changed: no deletions can be told
 
-    def _reader(self, params: dict, stop_after=None, already_yielded: SeenKeys | None = None) -> EndpointReader:
+    def _reader(self, params: dict, stop_after=None, already_yielded: SeenKeys | None = None,
+                last_page_hint: int | None = None) -> EndpointReader:
         return EndpointReader(
             self.spec.name,
             self.spec.page_size,
@@ -190,6 +199,7 @@ class _ResourceRun:
             budget=self.budget,
             already_yielded=already_yielded,
             on_page_size=self.findings.page_size,
+            last_page_hint=last_page_hint,
         )
 
     def _batches(self, reader: EndpointReader, batcher: TableBatcher, check: FilterCheck | None = None,
@@ -260,7 +270,8 @@ def _resource(spec: ResourceSpec, run: _ResourceRun, plan: ReadPlan):
     if not is_incremental(spec, plan):
 
         def all_tables() -> Iterator[pa.Table]:
-            yield from run.tables(since=None, last_reads=_last_reads())
+            yield from run.tables(since=None, last_reads=_source_state(LAST_COMPLETE_READS),
+                                  last_pages=_source_state(LAST_PAGES))
 
         resource = dlt.resource(all_tables, **hints)
     else:
@@ -268,14 +279,15 @@ def _resource(spec: ResourceSpec, run: _ResourceRun, plan: ReadPlan):
         def incremental_tables(
             updated=cursor_for(spec.cursor, plan.start_date, plan.options.overlap_seconds),
         ) -> Iterator[pa.Table]:
-            yield from run.tables(since=read_since(updated), last_reads=_last_reads())
+            yield from run.tables(since=read_since(updated), last_reads=_source_state(LAST_COMPLETE_READS),
+                                  last_pages=_source_state(LAST_PAGES))
 
         resource = dlt.resource(incremental_tables, **hints)
     return resource
 
 
-def _last_reads() -> dict:
-    return dlt.current.source_state().setdefault(LAST_COMPLETE_READS, {})
+def _source_state(key: str) -> dict:
+    return dlt.current.source_state().setdefault(key, {})
 
 
 def keep_table_as_it_is() -> None:
