@@ -1,7 +1,8 @@
 """Rows deleted at the source: found on full reads, then marked or removed.
 
 A complete read of a merge resource knows every id the API holds. After the run's data
-is loaded, those ids go to a small `_pmcrm_seen_ids` table and one SQL statement per
+is loaded, those ids go to a small `_pmcrm_seen_ids` table (DuckDB: straight from arrow,
+other destinations: a dlt run of its own) and one SQL statement per
 resource marks (`_pmcrm_deleted_at`) or removes the rows that are no longer at the
 source. A row that comes back is merged in again with `_pmcrm_deleted_at` NULL.
 Only SQL destinations can do this; for file destinations deletions are reported as
@@ -44,19 +45,22 @@ def deleted_at_column() -> dict:
     return {"name": DELETED_AT, "data_type": "timestamp", "timezone": True, "nullable": True}
 
 
-def apply_deletions(pipeline: dlt.Pipeline, ledger: ReadLedger, mode: DeletionMode, file_format: str | None) -> dict[str, int]:
+def apply_deletions(pipeline: dlt.Pipeline, ledger: ReadLedger, mode: DeletionMode, file_format: str | None,
+                    duckdb: bool = False) -> dict[str, int]:
     """Mark or remove destination rows whose id the source no longer has.
     Returns rows affected per table; raises if the destination has no SQL."""
     complete = ledger.complete
     if mode == "keep" or not complete:
         return {}
-    pipeline.run(
-        dlt.resource(seen_ids_table(complete), name=SEEN_IDS_TABLE, write_disposition="replace"),
-        loader_file_format=file_format,
-    )
+    seen_ids = seen_ids_table(complete)
+    if not duckdb:
+        pipeline.run(dlt.resource(seen_ids, name=SEEN_IDS_TABLE, write_disposition="replace"),
+                     loader_file_format=file_format)
     affected: dict[str, int] = {}
     with pipeline.sql_client() as client:
         seen_table = client.make_qualified_table_name(SEEN_IDS_TABLE)
+        if duckdb:
+            replace_from_arrow(client, seen_table, seen_ids)
         for resource in complete:
             table = client.make_qualified_table_name(resource)
             # NOT EXISTS, not `id NOT IN (SELECT ...)`: once PostgreSQL has statistics on a
@@ -74,6 +78,18 @@ def apply_deletions(pipeline: dlt.Pipeline, ledger: ReadLedger, mode: DeletionMo
                     client.execute_sql(f"DELETE FROM {table} WHERE {gone}", resource)
             affected[resource] = int(count)
     return affected
+
+
+def replace_from_arrow(client, qualified_table: str, table: pa.Table) -> None:
+    """The table replaced by `table`'s rows, which DuckDB scans in place (a view registered
+    on the connection). Why not dlt: a run of its own (extract, normalize, load, state) for
+    these two columns took ~1.2 s, an eighth of a nightly sync at 36 x 2,000 rows."""
+    connection = client.native_connection
+    connection.register("_pmcrm_arrow_rows", table)
+    try:
+        client.execute_sql(f"CREATE OR REPLACE TABLE {qualified_table} AS SELECT resource, id FROM _pmcrm_arrow_rows")
+    finally:
+        connection.unregister("_pmcrm_arrow_rows")
 
 
 def seen_ids_table(complete: dict[str, Sequence[int]]) -> pa.Table:

@@ -245,7 +245,7 @@ def _sync(request: SyncRequest, destination, traits: DestinationTraits, hold: Du
         deleted: dict[str, int] = {}
         if traits.marks_deletions:
             deleted = apply_deletions(pipeline, without_tables(record.ledger, first_loads), request.deletions,
-                                      traits.file_format)
+                                      traits.file_format, duckdb=traits.duckdb)
         elif request.deletions != "keep" and not traits.plain_files:
             notes.append("deletions not applied: the destination has no SQL")
         if traits.sql:

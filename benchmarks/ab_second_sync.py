@@ -1,0 +1,61 @@
+"""A/B of the nightly case: a second full sync (1% of rows touched, one task deleted) of
+36 x 2,000 rows, no latency, into DuckDB - this checkout against another source tree,
+alternating, each sync in a fresh process:
+
+    git worktree add /tmp/before <commit>
+    .venv/bin/python benchmarks/ab_second_sync.py /tmp/before/src --pairs 5
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+
+import click
+
+ONE_SECOND_SYNC = """
+import tempfile, time
+from pmcrm.sandbox import SandboxOptions
+from pmcrm.sandbox.server import SandboxProcess
+from pmcrm.pipeline import SyncRequest, run_sync
+with SandboxProcess(SandboxOptions(seed=1, rows=2000)) as api:
+    folder = tempfile.mkdtemp()
+    request = SyncRequest.from_flags(base_url=api.base_url, api_key=api.api_key, duckdb_file=folder + "/ab.duckdb",
+                                     pipelines_dir=folder + "/pipelines", pipeline_name="ab")
+    assert run_sync(request).ok
+    api.touch(0.01)
+    api.delete(1, resources=["tasks"])
+    started = time.perf_counter()
+    result = run_sync(request)
+    assert result.ok, result.error
+    print(time.perf_counter() - started)
+"""
+
+
+def second_sync_seconds(source_tree: str | None) -> float:
+    env = dict(os.environ)
+    if source_tree:
+        env["PYTHONPATH"] = source_tree  # ahead of the installed (editable) pmcrm
+    reply = subprocess.run([sys.executable, "-c", ONE_SECOND_SYNC], env=env, capture_output=True, text=True,
+                           check=True)
+    return float(reply.stdout.strip().splitlines()[-1])
+
+
+@click.command()
+@click.argument("before_src", type=click.Path(exists=True, file_okay=False))
+@click.option("--pairs", default=5, show_default=True, type=click.IntRange(1))
+def main(before_src: str, pairs: int) -> None:
+    times: dict[str, list[float]] = {"before": [], "this checkout": []}
+    for _ in range(pairs):
+        times["before"].append(second_sync_seconds(before_src))
+        times["this checkout"].append(second_sync_seconds(None))
+    for label, seconds in times.items():
+        click.echo(f"{label:<14} median {statistics.median(seconds):.2f} s  ({', '.join(f'{s:.2f}' for s in seconds)})")
+    ratio = statistics.median(times["before"]) / statistics.median(times["this checkout"])
+    click.echo(f"this checkout is {ratio:.2f}x as fast")
+
+
+if __name__ == "__main__":
+    main()
