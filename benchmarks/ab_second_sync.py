@@ -1,9 +1,9 @@
 """A/B of the nightly case: a second full sync (1% of rows touched, one task deleted) of
-36 x 2,000 rows, no latency, into DuckDB - this checkout against another source tree,
-alternating, each sync in a fresh process:
+36 x 2,000 rows into DuckDB, no latency unless --latency - this checkout against another
+source tree, alternating, each sync in a fresh process:
 
     git worktree add /tmp/before <commit>
-    .venv/bin/python benchmarks/ab_second_sync.py /tmp/before/src --pairs 5
+    .venv/bin/python benchmarks/ab_second_sync.py /tmp/before/src --pairs 5 [--latency 0.05]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile, time
 from pmcrm.sandbox import SandboxOptions
 from pmcrm.sandbox.server import SandboxProcess
 from pmcrm.pipeline import SyncRequest, run_sync
-with SandboxProcess(SandboxOptions(seed=1, rows=2000)) as api:
+with SandboxProcess(SandboxOptions(seed=1, rows=2000, latency=LATENCY)) as api:
     folder = tempfile.mkdtemp()
     request = SyncRequest.from_flags(base_url=api.base_url, api_key=api.api_key, duckdb_file=folder + "/ab.duckdb",
                                      pipelines_dir=folder + "/pipelines", pipeline_name="ab")
@@ -34,11 +34,12 @@ with SandboxProcess(SandboxOptions(seed=1, rows=2000)) as api:
 """
 
 
-def second_sync_seconds(source_tree: str | None) -> float:
+def second_sync_seconds(source_tree: str | None, latency: float) -> float:
     env = dict(os.environ)
     if source_tree:
         env["PYTHONPATH"] = source_tree  # ahead of the installed (editable) pmcrm
-    reply = subprocess.run([sys.executable, "-c", ONE_SECOND_SYNC], env=env, capture_output=True, text=True,
+    code = f"LATENCY = {latency!r}\n{ONE_SECOND_SYNC}"
+    reply = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                            check=True)
     return float(reply.stdout.strip().splitlines()[-1])
 
@@ -46,11 +47,14 @@ def second_sync_seconds(source_tree: str | None) -> float:
 @click.command()
 @click.argument("before_src", type=click.Path(exists=True, file_okay=False))
 @click.option("--pairs", default=5, show_default=True, type=click.IntRange(1))
-def main(before_src: str, pairs: int) -> None:
+@click.option("--after", "after_src", type=click.Path(exists=True, file_okay=False),
+              help="Another source tree instead of this checkout.")
+@click.option("--latency", default=0.0, show_default=True, type=click.FloatRange(0), help="Seconds per request.")
+def main(before_src: str, pairs: int, after_src: str | None, latency: float) -> None:
     times: dict[str, list[float]] = {"before": [], "this checkout": []}
     for _ in range(pairs):
-        times["before"].append(second_sync_seconds(before_src))
-        times["this checkout"].append(second_sync_seconds(None))
+        times["before"].append(second_sync_seconds(before_src, latency))
+        times["this checkout"].append(second_sync_seconds(after_src, latency))
     for label, seconds in times.items():
         click.echo(f"{label:<14} median {statistics.median(seconds):.2f} s  ({', '.join(f'{s:.2f}' for s in seconds)})")
     ratio = statistics.median(times["before"]) / statistics.median(times["this checkout"])
