@@ -12,7 +12,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Generator, Iterator, Optional, Sequence
+from typing import Any, Callable, Generator, Iterator, Optional, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dlt
@@ -32,6 +32,7 @@ from pmcrm.incremental import (
     parse_start_date,
     read_since,
     to_api_time,
+    unchanged_rows_dropped,
 )
 from pmcrm.memory import release_free_memory
 from pmcrm.pages import EndpointReader, PageBudget, SeenKeys, row_key, served_page_size
@@ -169,7 +170,8 @@ class _ResourceRun:
         server = self.plan.server_filter if since is not None else None
         if server is None:
             reader = self._reader({}, last_page_hint=last_pages.get(self.spec.name))
-            yield from self._batches(reader, batcher)
+            newer = unchanged_rows_dropped(self.spec.cursor, since, self.timezone) if isinstance(since, datetime) else None
+            yield from self._batches(reader, batcher, newer=newer)
             return reader
         cursor = self.spec.cursor
         since_text = to_api_time(since, self.timezone) if server.since_param else None
@@ -203,7 +205,10 @@ class _ResourceRun:
         )
 
     def _batches(self, reader: EndpointReader, batcher: TableBatcher, check: FilterCheck | None = None,
-                 delivered: SeenKeys | None = None) -> Iterator[pa.Table]:
+                 delivered: SeenKeys | None = None,
+                 newer: Callable[[list], list] | None = None) -> Iterator[pa.Table]:
+        """Pages into typed tables; `newer` drops rows that dlt's incremental would drop
+        anyway, before they are converted (they still count as read)."""
         for items in reader:
             if check is not None:
                 evidence = check.ignored_by(items)
@@ -213,6 +218,8 @@ class _ResourceRun:
                     delivered.add(row_key(item))
             self.client.stats.add("rows", self.spec.name, len(items))
             self.progress.advance(self.spec.name, rows=len(items))
+            if newer is not None:
+                items = newer(items)
             self._count_bad(batcher.add(items, batcher.pages + 1))
             del items  # nothing bound across the yield: dozens of readers wait suspended
             if batcher.ready:
