@@ -358,7 +358,9 @@ class EndpointReader:
         while pages 2..N were read) and the total held. With 2 pages, page 1 alone: no
         page lies between it and the last, so page 1 unchanged proves that no row crossed
         the boundary while page 2 was read (an insert or delete on page 1 changes page 1;
-        one on page 2 is in what page 2 showed). Rows new on a page read again are yielded."""
+        one on page 2 is in what page 2 showed). When the last page was read before page 1
+        (a hint), the last page alone: page 1 already lies between its two reads. Rows new
+        on a page read again are yielded."""
         number, ids = current.last_page
         numbers = (number,) if self._last_read_first else (1,) if number == 2 else (number, 1)
         again = [self.executor.submit(self.fetch, n) for n in numbers]
