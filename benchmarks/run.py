@@ -253,8 +253,9 @@ def ratelimit(bench: Bench) -> tuple[list[dict], list[dict]]:
                 share = results[0]["throttled"] / results[0]["requests"] * 100
                 note = f"ideal {ideal:.1f} s; {needed / results[0]['rows'] * 1000:.1f} requests per 1,000 rows"
                 if results is again:
-                    note += (f"; {results[0]['requests']} requests and {results[0]['seconds'] / told[0]['seconds']:.2f}x "
-                             f"the time of the first sync ({told[0]['requests']})")
+                    ratio = results[0]["seconds"] / told[0]["seconds"]
+                    note += (f"; {results[0]['requests']} requests and {ratio:.2f}x the time of the first sync "
+                             f"({told[0]['requests']})")
                 rows.append(row(name, results, note=note))
                 checks.append(check(f"{name}: time vs ideal", median(results) / ideal, most))
                 checks.append(check(f"{name}: 429 share", share, extra_429, unit="%") if extra_429 else

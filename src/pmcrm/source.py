@@ -170,7 +170,8 @@ class _ResourceRun:
         server = self.plan.server_filter if since is not None else None
         if server is None:
             reader = self._reader({}, last_page_hint=last_pages.get(self.spec.name))
-            newer = unchanged_rows_dropped(self.spec.cursor, since, self.timezone) if isinstance(since, datetime) else None
+            newer = (unchanged_rows_dropped(self.spec.cursor, since, self.timezone)
+                     if isinstance(since, datetime) else None)
             yield from self._batches(reader, batcher, newer=newer)
             return reader
         cursor = self.spec.cursor
