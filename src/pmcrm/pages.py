@@ -260,20 +260,20 @@ class EndpointReader:
         self.seen = already_yielded or SeenKeys()
         self._last_page_hint = last_page_hint
         self._last_read_first = False  # this pass read the last page before page 1
-        self._largest_total: int | None = None
+        self.totals_seen: set = set()  # every total the passes' pages gave
 
     @property
     def last_page(self) -> int | None:
         """The number of the last page, by the largest total and page size seen (None
         without a total): the hint for the next read of this endpoint."""
-        if self._largest_total is None:
+        if not self.totals_seen:
             return None
-        return max(math.ceil(self._largest_total / self.page_size), 1)
+        return max(math.ceil(max(self.totals_seen) / self.page_size), 1)
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
         # The key of every row yielded (ids, for deletions).
         seen = self.seen = self._already_yielded or SeenKeys()
-        totals_seen: set = set()
+        totals_seen = self.totals_seen = set()
         settle = False
         while True:
             self.passes += 1
@@ -297,8 +297,7 @@ class EndpointReader:
                 if stop:
                     self.stopped_early = True  # the caller asked for a partial read
                     return
-            if current.totals:
-                self._largest_total = max(max(current.totals), self._largest_total or 0)
+            totals_seen |= current.totals
             if not current.totals or (settle and current.settled()):
                 return
             if not settle and current.consistent():
@@ -306,7 +305,6 @@ class EndpointReader:
                     return  # one page (one snapshot), or an order without a proof (docstring)
                 if (yield from self._still_since_last_page(current, seen)):
                     return
-            totals_seen |= current.totals
             # A settle pass only helps where rows move towards page 1 (see the module
             # docstring); after a settle pass that broke id order, plain passes again.
             settle = not settle and self.stop_after is None and current.in_id_order()
@@ -380,6 +378,7 @@ class EndpointReader:
     def _pages(self) -> Iterator[Page]:
         # Pages are handed over from a list, never held in a name across a yield (memory).
         early = self._hinted_last_page()
+        self._last_read_first = False
         held = [self._fetch_in_pool(1)]
         total = held[0].total
         if total is None:
@@ -429,7 +428,6 @@ class EndpointReader:
         only, 3 pages or more: with 2, page 1 read again is already the one extra read).
         Any API error on it (a page past the end may be one) just drops the hint."""
         hint, self._last_page_hint = self._last_page_hint, None
-        self._last_read_first = False
         if hint is None or hint < 3 or self.stop_after is not None:
             return None
         try:
