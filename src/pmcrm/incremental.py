@@ -160,10 +160,10 @@ def unchanged_rows_dropped(cursor: str, since: datetime, account_tz: str) -> Cal
         if type(value) is not str or len(value) != 19 or value >= boundary or value[10] != " ":
             return False
         try:
-            datetime.fromisoformat(value)
+            datetime.fromisoformat(value)  # also refuses the "no date" 0000-00-00 00:00:00
         except ValueError:
             return False  # a bad date: convert.py reports it, dlt keeps the row
-        return value[:4] != "0000"
+        return True
 
     def newer_rows(items: list) -> list:
         return [item for item in items if not certainly_older(item.get(cursor))]

@@ -127,13 +127,14 @@ class _ResourceRun:
         self._fetched: set[int] = set()  # page numbers fetched in this run (re-reads are counted apart)
         self._fetched_lock = threading.Lock()
 
-    def tables(self, since: datetime | None, last_reads: dict, last_pages: dict) -> Iterator[pa.Table]:
+    def tables(self, since: datetime | None) -> Iterator[pa.Table]:
         """Typed tables of the resource's rows. A resource the key cannot read (its first
         page says so) yields nothing at all - its table stays exactly as it was - and is
-        reported in the findings; `last_reads` (in dlt's source state, loaded with the
-        data) remembers when each resource last read completely, to tell revoked rights
-        apart; `last_pages`, the number of its last page, which the next full read checks
-        first (one request fewer: pmcrm.pages)."""
+        reported in the findings. dlt's source state (loaded with the data) remembers when
+        each resource last read completely (LAST_COMPLETE_READS), to tell revoked rights
+        apart, and the number of its last page (LAST_PAGES), which the next full read
+        checks first (one request fewer: pmcrm.pages)."""
+        last_reads, last_pages = _source_state(LAST_COMPLETE_READS), _source_state(LAST_PAGES)
         batcher = TableBatcher(self.converter)
         try:
             complete = yield from self._read(since, batcher, last_pages)
@@ -278,8 +279,7 @@ def _resource(spec: ResourceSpec, run: _ResourceRun, plan: ReadPlan):
     if not is_incremental(spec, plan):
 
         def all_tables() -> Iterator[pa.Table]:
-            yield from run.tables(since=None, last_reads=_source_state(LAST_COMPLETE_READS),
-                                  last_pages=_source_state(LAST_PAGES))
+            yield from run.tables(since=None)
 
         resource = dlt.resource(all_tables, **hints)
     else:
@@ -287,8 +287,7 @@ def _resource(spec: ResourceSpec, run: _ResourceRun, plan: ReadPlan):
         def incremental_tables(
             updated=cursor_for(spec.cursor, plan.start_date, plan.options.overlap_seconds),
         ) -> Iterator[pa.Table]:
-            yield from run.tables(since=read_since(updated), last_reads=_source_state(LAST_COMPLETE_READS),
-                                  last_pages=_source_state(LAST_PAGES))
+            yield from run.tables(since=read_since(updated))
 
         resource = dlt.resource(incremental_tables, **hints)
     return resource
