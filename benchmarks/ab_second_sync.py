@@ -9,11 +9,14 @@ source tree, alternating, each sync in a fresh process:
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 import click
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from alternating import alternate, report  # noqa: E402
 
 ONE_SECOND_SYNC = """
 import tempfile, time
@@ -51,14 +54,9 @@ def second_sync_seconds(source_tree: str | None, latency: float) -> float:
               help="Another source tree instead of this checkout.")
 @click.option("--latency", default=0.0, show_default=True, type=click.FloatRange(0), help="Seconds per request.")
 def main(before_src: str, pairs: int, after_src: str | None, latency: float) -> None:
-    times: dict[str, list[float]] = {"before": [], "this checkout": []}
-    for _ in range(pairs):
-        times["before"].append(second_sync_seconds(before_src, latency))
-        times["this checkout"].append(second_sync_seconds(after_src, latency))
-    for label, seconds in times.items():
-        click.echo(f"{label:<14} median {statistics.median(seconds):.2f} s  ({', '.join(f'{s:.2f}' for s in seconds)})")
-    ratio = statistics.median(times["before"]) / statistics.median(times["this checkout"])
-    click.echo(f"this checkout is {ratio:.2f}x as fast")
+    seconds = alternate({"before": lambda: second_sync_seconds(before_src, latency),
+                         "this checkout": lambda: second_sync_seconds(after_src, latency)}, pairs)
+    click.echo(report(seconds, faster="this checkout"))
 
 
 if __name__ == "__main__":

@@ -7,27 +7,29 @@ checker, the report...). Alternating runs, median of 21 each:
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from alternating import alternate, report  # noqa: E402
 
 EVERY_COMMAND = ("import pmcrm.cli, pmcrm.cli.check, pmcrm.cli.dataset, pmcrm.cli.demo, pmcrm.cli.resources, "
                  "pmcrm.cli.state, pmcrm.cli.sync, pmcrm.sandbox.command")
 SYNC_ONLY = "import pmcrm.cli.sync"  # what `pmcrm sync` imports since commands load lazily
 
 
+def import_seconds(code: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - started
+
+
 def main(runs: int = 21) -> None:
-    seconds: dict[str, list[float]] = {"every command": [], "sync only": []}
-    for _ in range(runs):
-        for label, code in zip(seconds, (EVERY_COMMAND, SYNC_ONLY)):
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], check=True)
-            seconds[label].append(time.perf_counter() - started)
-    for label, times in seconds.items():
-        print(f"{label:<14} median {statistics.median(times):.2f} s (min {min(times):.2f} s)")
-    ratio = statistics.median(seconds["every command"]) / statistics.median(seconds["sync only"])
-    print(f"sync only is {ratio:.2f}x faster to start")
+    seconds = alternate({"every command": lambda: import_seconds(EVERY_COMMAND),
+                         "sync only": lambda: import_seconds(SYNC_ONLY)}, runs)
+    print(report(seconds, faster="sync only"))
 
 
 if __name__ == "__main__":
