@@ -12,12 +12,13 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
 from pmcrm.cli import main
 from pmcrm.cli.demo import demo_options
-from pmcrm.report import SECTIONS, display, render_report, write_report
+from pmcrm.report import SECTIONS, dataset_pipeline, display, render_report, write_report
 from pmcrm.sandbox import Sandbox
 from tests.helpers import postgres_dataset
 from tests.test_views import load_with_views
@@ -289,3 +290,14 @@ def test_report_without_its_extra_says_exactly_what_to_install(monkeypatch, tmp_
     result = CliRunner().invoke(main, ["report", "--duckdb-file", str(tmp_path / "any.duckdb")])
     assert result.exit_code == 2
     assert "pmcrm report needs altair, vl-convert-python: pip install 'pmcrm[report]'" in result.output
+
+
+def test_the_report_reads_with_duckdbs_own_memory_limit_not_the_loads_64_mb(demo):
+    # The load's 64 MB bound a sync's memory; under it, a report query ran out of memory
+    # on a 400-row account (v_invoices_monthly).
+    path = demo.destination_client().config.credentials.database
+    reader = dataset_pipeline("duckdb", path, demo.dataset_name)
+    setting = "SELECT current_setting('memory_limit'), current_setting('threads')"
+    with reader.sql_client() as client:
+        reading = client.execute_sql(setting)[0]
+    assert tuple(reading) == duckdb.connect().execute(setting).fetchall()[0]

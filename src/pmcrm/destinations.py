@@ -84,10 +84,12 @@ class Target:
             # Without it dlt would fall back to SQL INSERT statements: slow, and memory grows.
             raise SettingsError("PostgreSQL is loaded through the ADBC driver: pip install adbc-driver-postgresql")
 
-    def make(self) -> Any:
-        """The dlt destination object."""
+    def make(self, load_tuning: bool = True) -> Any:
+        """The dlt destination object; `load_tuning=False` for one that only reads (see
+        duckdb_credentials)."""
         if self.destination == "duckdb":
-            return dlt.destinations.duckdb(duckdb_credentials(self.duckdb_file), replace_strategy=ATOMIC_REPLACE)
+            return dlt.destinations.duckdb(duckdb_credentials(self.duckdb_file, load_tuning),
+                                           replace_strategy=ATOMIC_REPLACE)
         if self.destination == "postgres":
             return BulkPostgres(replace_strategy=ATOMIC_REPLACE)
         if self.destination == "filesystem":

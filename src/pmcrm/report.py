@@ -46,7 +46,7 @@ def dataset_pipeline(destination: str = "duckdb", duckdb_file: str = DEFAULT_DUC
         duckdb_file = os.path.abspath(duckdb_file)
         if not os.path.exists(duckdb_file):
             raise DatasetNotFound(f"no DuckDB file {duckdb_file}: run `pmcrm sync` first")
-    pipeline = dlt.pipeline(READER_PIPELINE, destination=Target(destination, duckdb_file).make(),
+    pipeline = dlt.pipeline(READER_PIPELINE, destination=Target(destination, duckdb_file).make(load_tuning=False),
                             dataset_name=dataset)
     with pipeline.sql_client() as client:
         if not client.has_dataset():
