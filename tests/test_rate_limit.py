@@ -64,6 +64,17 @@ def test_told_a_rate_requests_are_evenly_spaced_never_a_burst():
     assert max(sum(1 for t in left if start <= t < start + (WINDOW + GUARD)) for start in left) <= 10
 
 
+def test_a_request_whose_thread_wakes_late_is_counted_when_it_leaves():
+    # A busy CPU wakes waiting threads tens of ms after their turn, several together: each
+    # is counted at its own departure, so the window after them is kept from when they left.
+    clock = Clock()
+    limiter = RateLimiter(10, clock=clock, sleep=lambda seconds: setattr(clock, "now", clock.now + seconds + 0.08))
+    left = [limiter.acquire() for _ in range(30)]
+    assert left[1] == pytest.approx(0.1 + 0.08), "left 80 ms after its turn, and counted then"
+    assert all(b - a >= 0.1 - 1e-9 for a, b in zip(left, left[1:]))
+    assert max(sum(1 for t in left if start <= t < start + WINDOW + GUARD) for start in left) <= 10
+
+
 def test_on_a_fast_network_without_a_limit_the_pace_is_far_above_what_a_sync_can_parse():
     # 2 ms round trips: a first refusal would cost 3 requests at 1,500 requests/s, so the
     # pace starts there (pmcrm parses a few hundred pages per second) and grows 4x a second.

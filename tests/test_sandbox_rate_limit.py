@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import time
 
+from pmcrm.sandbox import SandboxOptions
+from pmcrm.sandbox.app import SandboxApp
+from pmcrm.sandbox.data import Dataset
 from pmcrm.sandbox.gateway_limits import TokenBucket
+from pmcrm.sandbox.stats import Stats
 from pmcrm.sandbox.raw_client import SandboxClient
 from tests.sandbox_fixtures import sandbox_api
 
@@ -63,3 +67,15 @@ def test_tokens_come_back_at_the_configured_rate():
 def test_rate_limit_zero_means_unlimited():
     limiter = TokenBucket(rate=0)
     assert all(limiter.retry_after("k") is None for _ in range(1000))
+
+
+def test_with_a_rate_limit_every_table_is_generated_before_the_first_request():
+    # The gateway counts in the event loop that generates data: a table generated on its
+    # first request (0.25 s at 2,000 rows) held back requests that were then counted
+    # together, and a client paced exactly to the limit was refused.
+    for rate_limit, generated in ((5, True), (0, False)):
+        dataset = Dataset(seed=1, rows=20)
+        SandboxApp(SandboxOptions(rows=20, rate_limit=rate_limit), dataset, Stats())
+        assert bool(dataset._tables) is generated
+        if generated:
+            assert set(dataset._tables) == set(dataset.catalog.paths)
