@@ -80,11 +80,11 @@ def test_ctrl_c_while_reading_loads_nothing_and_says_so(sandbox, monkeypatch):
 
 
 def test_ctrl_c_while_loading_is_finished_by_the_next_run(sandbox, monkeypatch):
-    interrupt_at(monkeypatch, "load")
-    result = invoke(*sync_args(sandbox, "--resources", "tasks"))
+    with monkeypatch.context() as interrupting:  # only the interrupt is undone, not the test's folders
+        interrupt_at(interrupting, "load")
+        result = invoke(*sync_args(sandbox, "--resources", "tasks"))
     assert result.exit_code == 130
     assert "interrupted while loading; the next run finishes this run's load" in result.stderr
-    monkeypatch.undo()
     again = invoke(*sync_args(sandbox, "--resources", "tasks", "--json"))
     assert again.exit_code == 0, again.output
     pipeline = dlt.pipeline("pmcrm", destination=dlt.destinations.duckdb("cli.duckdb"), dataset_name="pmcrm_data")
