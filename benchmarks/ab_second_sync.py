@@ -1,9 +1,9 @@
-"""A/B of the nightly case: a second full sync (1% of rows touched, one task deleted) of
-36 x 2,000 rows into DuckDB, no latency unless --latency - this checkout against another
-source tree, alternating, each sync in a fresh process:
+"""A/B of the nightly case: a second full sync (1% of rows touched, one task deleted; with
+--quiet nothing changed) of 36 x 2,000 rows into DuckDB, no latency unless --latency -
+this checkout against another source tree, alternating, each sync in a fresh process:
 
     git worktree add /tmp/before <commit>
-    .venv/bin/python benchmarks/ab_second_sync.py /tmp/before/src --pairs 5 [--latency 0.05]
+    .venv/bin/python benchmarks/ab_second_sync.py /tmp/before/src --pairs 5 [--latency 0.05] [--quiet]
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ with SandboxProcess(SandboxOptions(seed=1, rows=2000, latency=LATENCY)) as api:
     request = SyncRequest.from_flags(base_url=api.base_url, api_key=api.api_key, duckdb_file=folder + "/ab.duckdb",
                                      pipelines_dir=folder + "/pipelines", pipeline_name="ab")
     assert run_sync(request).ok
-    api.touch(0.01)
-    api.delete(1, resources=["tasks"])
+    if not QUIET:
+        api.touch(0.01)
+        api.delete(1, resources=["tasks"])
     started = time.perf_counter()
     result = run_sync(request)
     assert result.ok, result.error
@@ -37,11 +38,11 @@ with SandboxProcess(SandboxOptions(seed=1, rows=2000, latency=LATENCY)) as api:
 """
 
 
-def second_sync_seconds(source_tree: str | None, latency: float) -> float:
+def second_sync_seconds(source_tree: str | None, latency: float, quiet: bool) -> float:
     env = dict(os.environ)
     if source_tree:
         env["PYTHONPATH"] = source_tree  # ahead of the installed (editable) pmcrm
-    code = f"LATENCY = {latency!r}\n{ONE_SECOND_SYNC}"
+    code = f"LATENCY = {latency!r}\nQUIET = {quiet!r}\n{ONE_SECOND_SYNC}"
     reply = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                            check=True)
     return float(reply.stdout.strip().splitlines()[-1])
@@ -53,9 +54,10 @@ def second_sync_seconds(source_tree: str | None, latency: float) -> float:
 @click.option("--after", "after_src", type=click.Path(exists=True, file_okay=False),
               help="Another source tree instead of this checkout.")
 @click.option("--latency", default=0.0, show_default=True, type=click.FloatRange(0), help="Seconds per request.")
-def main(before_src: str, pairs: int, after_src: str | None, latency: float) -> None:
-    seconds = alternate({"before": lambda: second_sync_seconds(before_src, latency),
-                         "this checkout": lambda: second_sync_seconds(after_src, latency)}, pairs)
+@click.option("--quiet", is_flag=True, help="Nothing changes between the two syncs (a quiet night).")
+def main(before_src: str, pairs: int, after_src: str | None, latency: float, quiet: bool) -> None:
+    seconds = alternate({"before": lambda: second_sync_seconds(before_src, latency, quiet),
+                         "this checkout": lambda: second_sync_seconds(after_src, latency, quiet)}, pairs)
     click.echo(report(seconds, faster="this checkout"))
 
 

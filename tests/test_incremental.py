@@ -14,7 +14,7 @@ from pmcrm.client import ApiClient
 from pmcrm.convert import PageConverter
 from pmcrm.declarations import RESOURCES, RESOURCES_BY_NAME
 from pmcrm.errors import RequestFailedError
-from pmcrm.incremental import unchanged_rows_dropped
+from pmcrm.incremental import OVERLAP_ROWS_KEPT, LoadedOverlap, unchanged_rows_dropped
 from pmcrm.pipeline import SyncRequest, make_pipeline, run_sync
 from pmcrm.sandbox import Sandbox, SandboxOptions
 from tests.truth import assert_table_equals_truth, deleted_ids, read_table
@@ -145,6 +145,60 @@ def test_with_server_filtering_a_second_run_asks_only_for_changed_rows(api, run)
     assert all(per_resource[r] == full_read_again(full[r]) for r in FULL
                if r not in ("st_projects_users", "project_observers"))
     print(f"\nsecond run requests: {stats['requests']} with server filter vs {full_stats['requests']} full")
+
+
+def overlap_rows(cursors: list, name: str = "a") -> list[dict]:
+    return [{"id": i, "updated_date": c, "name": name} for i, c in enumerate(cursors)]
+
+
+def test_the_overlap_window_remembers_the_rows_within_it_of_the_newest_cursor():
+    overlap = LoadedOverlap("updated_date", (), 300, "tasks|UTC|False")
+    rows = overlap_rows(["2024-06-01 10:00:00", "2024-06-01 12:00:00", "2024-06-01 11:00:01",
+                         "2024-06-01 10:54:59", "0000-00-00 00:00:00", None, "2024-99-99 99:99:99"])
+    assert overlap(rows) == rows, "a first read drops nothing"
+    again = LoadedOverlap("updated_date", overlap.remembered(), 300, "tasks|UTC|False")
+    # Within 5 minutes and an hour (DST slack) of the newest: 11:00:01 and 12:00:00.
+    assert again(rows) == [rows[0], rows[3], rows[4], rows[5], rows[6]]
+
+
+def test_a_row_of_the_overlap_window_is_dropped_only_when_read_exactly_as_it_was_loaded():
+    first = LoadedOverlap("updated_date", (), 300, "tasks|UTC|False")
+    first(overlap_rows(["2024-06-01 12:00:00", "2024-06-01 12:00:00"]))
+    loaded = first.remembered()
+    same_second_change = overlap_rows(["2024-06-01 12:00:00", "2024-06-01 12:00:00"], name="b")
+    assert LoadedOverlap("updated_date", loaded, 300, "tasks|UTC|False")(same_second_change) == same_second_change
+    converted_otherwise = overlap_rows(["2024-06-01 12:00:00"])
+    assert LoadedOverlap("updated_date", loaded, 300, "tasks|Europe/Berlin|False")(converted_otherwise) == \
+        converted_otherwise, "another time zone converts the same row otherwise: it is loaded again"
+    huge = [{"id": 2**70, "updated_date": "2024-06-01 12:00:00"}]
+    assert LoadedOverlap("updated_date", loaded, 300, "tasks|UTC|False")(huge) == huge, "no hash: kept"
+
+
+def test_a_bulk_change_in_the_window_is_not_remembered_row_by_row():
+    overlap = LoadedOverlap("updated_date", (), 300, "tasks|UTC|False")
+    overlap(overlap_rows(["2024-06-01 12:00:00"] * (OVERLAP_ROWS_KEPT + 1)))
+    assert overlap.remembered() is None
+    later = LoadedOverlap("updated_date", (), 300, "tasks|UTC|False")
+    page = OVERLAP_ROWS_KEPT // 2
+    for start in range(0, 5 * OVERLAP_ROWS_KEPT, page):  # five days, the window moving on
+        later([{"id": i, "updated_date": f"2024-06-{1 + i // OVERLAP_ROWS_KEPT:02d} 12:00:00"}
+               for i in range(start, start + page)])
+    assert len(later.remembered()) == OVERLAP_ROWS_KEPT, "only the newest day's rows: within the window"
+
+
+def test_a_quiet_night_writes_nothing_but_a_change_within_the_same_second_is_merged(api, run):
+    assert run()[0].ok
+    quiet, _, _ = run()
+    assert quiet.ok
+    assert {name: quiet.written.get(name, 0) for name in INCREMENTAL} == {name: 0 for name in INCREMENTAL}, \
+        "the overlap window's rows are read again, unchanged: not merged again"
+    tasks = api.dataset.table("tasks")
+    newest = max(tasks.rows, key=lambda row: row["updated_date"] or "")
+    newest["name"] = "changed within the same second"  # the cursor stays as it was
+    tasks.changed()
+    again, pipeline, _ = run()
+    assert again.ok and again.written.get("tasks") == 1
+    assert_all_tables_equal_truth(api, pipeline)
 
 
 def test_without_server_filtering_every_page_is_read_but_unchanged_rows_are_not_written(api, run, monkeypatch):

@@ -10,23 +10,33 @@ value with the load package, and pmcrm discards the local state of a failed run
 Filtering on the server is a per-deployment declaration (`ServerFilter`), off by default
 because the platform's filter syntax is not guaranteed. Without it every page is still
 read, but dlt drops unchanged rows before they are written, so nothing is re-merged;
-rows certainly older than that are dropped before they are converted (`unchanged_rows_dropped`).
+rows certainly older than that are dropped before they are converted (`unchanged_rows_dropped`),
+and rows of the overlap window that are exactly as last loaded are dropped too (`LoadedOverlap`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 import dlt
+import orjson
 
 API_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 DEFAULT_OVERLAP_SECONDS = 300.0
 # Rows this much older than the read's lower bound are dropped before conversion; dlt
 # applies the exact bound to the rest. A day covers any time-zone or DST slip.
 PRE_FILTER_MARGIN = timedelta(days=1)
+
+
+# LoadedOverlap remembers at most this many rows per resource (more: it remembers none): the
+# hashes travel in dlt's state, stored with every load (26 x 100 x 16 characters at most).
+OVERLAP_ROWS_KEPT = 100
+# ... of the overlap window widened by this, for a DST change between two runs.
+OVERLAP_SLACK = timedelta(hours=1)
 
 
 # `--server-filter platform` / `--server-sort platform`: the syntax public clients of the
@@ -175,3 +185,63 @@ def read_since(incremental: Any) -> datetime | None:
     """The lower bound this run reads from: the last cursor (or the start date) minus the
     overlap window - dlt applies its `lag` to `start_value` when it binds the state."""
     return incremental.start_value if incremental is not None else None
+
+
+class LoadedOverlap:
+    """The rows of the overlap window that the last good load holds, by content hash.
+    Why: the window re-reads the newest rows on every run, and dlt merges them again even
+    when nothing changed - a one-row merge per incremental table on a quiet night (about
+    0.5 s of an 8 s nightly sync at 36 tables). A row is dropped only when its whole raw
+    content hashes to one that was loaded (the hash covers how rows are converted too);
+    anything else goes to dlt as before. `remembered()` is what the next run gets: the
+    hashes of every row read whose cursor lies within the window (plus OVERLAP_SLACK) of
+    the newest cursor read, or None when there are more than OVERLAP_ROWS_KEPT of them.
+    A hash missing only costs a merge; a hash too many is of a row that was loaded."""
+
+    def __init__(self, cursor: str, loaded: Iterable[str], window_seconds: float, conversion: str):
+        self.cursor, self.loaded = cursor, frozenset(loaded)
+        self.window = timedelta(seconds=window_seconds) + OVERLAP_SLACK
+        self.salt = conversion.encode()
+        self.newest, self.near = "", ""  # cursor texts: the newest read, and the window's start
+        self._read: dict[str, str] | None = {}  # hash -> cursor text, of rows at or after `near`
+
+    def __call__(self, items: list) -> list:
+        kept = []
+        for item in items:
+            value = item.get(self.cursor)
+            near = type(value) is str and len(value) == 19 and value >= self.near and self._newest(value)
+            near = near and self._read is not None
+            digest = self._hash(item) if near or self.loaded else None
+            if digest is not None and near:
+                self._read[digest] = value
+            if digest is None or digest not in self.loaded:
+                kept.append(item)
+        if self._read is not None and len(self._read) > 2 * OVERLAP_ROWS_KEPT:
+            self._read = {digest: value for digest, value in self._read.items() if value >= self.near}
+            if len(self._read) > 2 * OVERLAP_ROWS_KEPT:
+                self._read = None  # a bulk change: too many to remember, none are
+        return kept
+
+    def remembered(self) -> list[str] | None:
+        if self._read is None:
+            return None
+        hashes = [digest for digest, value in self._read.items() if value >= self.near]
+        return hashes if len(hashes) <= OVERLAP_ROWS_KEPT else None
+
+    def _newest(self, value: str) -> bool:
+        """Whether `value` is a well-formed timestamp in the window (moving it if newest)."""
+        if value <= self.newest:
+            return True
+        try:
+            stamp = datetime.fromisoformat(value)
+        except ValueError:
+            return False
+        self.newest, self.near = value, (stamp - self.window).strftime(API_TIMESTAMP_FORMAT)
+        return True
+
+    def _hash(self, item: dict) -> str | None:
+        try:
+            content = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+        except (orjson.JSONEncodeError, TypeError):
+            return None  # an integer beyond 64 bits: compared by nobody, merged as before
+        return hashlib.blake2b(self.salt + content, digest_size=8).hexdigest()

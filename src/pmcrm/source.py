@@ -27,6 +27,7 @@ from pmcrm.findings import RunFindings
 from pmcrm.incremental import (
     DEFAULT_OVERLAP_SECONDS,
     FilterCheck,
+    LoadedOverlap,
     ServerFilter,
     cursor_for,
     parse_start_date,
@@ -44,6 +45,7 @@ SOURCE_NAME = "pmcrm"
 # source's state, not each resource's: dlt resets a `replace` resource's state every run.
 LAST_COMPLETE_READS = "last_complete_reads"
 LAST_PAGES = "last_pages"  # resource -> its last page in its last complete full read
+OVERLAP_ROWS = "overlap_rows"  # resource -> hashes of the overlap window's rows loaded (LoadedOverlap)
 # Pages fetched ahead of their reader, per allowed connection (see pages.PageBudget).
 READ_AHEAD_PER_CONNECTION = 2
 
@@ -173,7 +175,17 @@ class _ResourceRun:
             reader = self._reader({}, last_page_hint=last_pages.get(self.spec.name))
             newer = (unchanged_rows_dropped(self.spec.cursor, since, self.timezone)
                      if isinstance(since, datetime) else None)
+            overlap = self._overlap(since) if is_incremental(self.spec, self.plan) else None
+            if overlap is not None:
+                newer = overlap if newer is None else (lambda items, older=newer: overlap(older(items)))
             yield from self._batches(reader, batcher, newer=newer)
+            if overlap is not None:
+                remembered = overlap.remembered()
+                state = _source_state(OVERLAP_ROWS)
+                if remembered is None:
+                    state.pop(self.spec.name, None)
+                else:
+                    state[self.spec.name] = remembered
             return reader
         cursor = self.spec.cursor
         since_text = to_api_time(since, self.timezone) if server.since_param else None
@@ -190,6 +202,14 @@ class _ResourceRun:
             yield from self._batches(reader, batcher)
             return reader
         return None  # a filtered read holds only what changed: no deletions can be told
+
+    def _overlap(self, since: datetime | None) -> LoadedOverlap:
+        """Rows of the overlap window loaded last time are dropped when read unchanged; on
+        a first read (no bound yet) there are none, and this read's are remembered."""
+        loaded = _source_state(OVERLAP_ROWS).get(self.spec.name, ()) if isinstance(since, datetime) else ()
+        options = self.plan.options
+        conversion = f"{self.spec.name}|{options.timezone}|{options.keep_api_names}"
+        return LoadedOverlap(self.spec.cursor, loaded, options.overlap_seconds, conversion)
 
     def _reader(self, params: dict, stop_after=None, already_yielded: SeenKeys | None = None,
                 last_page_hint: int | None = None) -> EndpointReader:
