@@ -16,6 +16,7 @@ from pmcrm.declarations import RESOURCES, RESOURCES_BY_NAME
 from pmcrm.errors import RequestFailedError
 from pmcrm.incremental import OVERLAP_ROWS_KEPT, LoadedOverlap, unchanged_rows_dropped
 from pmcrm.pipeline import SyncRequest, make_pipeline, run_sync
+from pmcrm.source import OVERLAP_ROWS, SOURCE_NAME
 from pmcrm.sandbox import Sandbox, SandboxOptions
 from tests.truth import assert_table_equals_truth, deleted_ids, read_table
 
@@ -199,6 +200,23 @@ def test_a_quiet_night_writes_nothing_but_a_change_within_the_same_second_is_mer
     again, pipeline, _ = run()
     assert again.ok and again.written.get("tasks") == 1
     assert_all_tables_equal_truth(api, pipeline)
+
+
+def remembered_overlaps(pipeline) -> dict:
+    return pipeline.state["sources"][SOURCE_NAME].get(OVERLAP_ROWS, {})
+
+
+def test_only_an_unfiltered_incremental_read_keeps_the_overlap_rows_it_remembers(api, run):
+    # A filtered read merges what changed without remembering it: rows remembered before
+    # it might be merged in other versions, so they are forgotten until the next full read.
+    _, pipeline, _ = run()
+    assert "tasks" in remembered_overlaps(pipeline) and "st_projects_users" not in remembered_overlaps(pipeline)
+    _, pipeline, _ = run(**SERVER_FILTER)
+    assert remembered_overlaps(pipeline) == {}
+    _, pipeline, _ = run()
+    assert "tasks" in remembered_overlaps(pipeline)
+    _, pipeline, _ = run(incremental=False)
+    assert remembered_overlaps(pipeline) == {}
 
 
 def test_without_server_filtering_every_page_is_read_but_unchanged_rows_are_not_written(api, run, monkeypatch):

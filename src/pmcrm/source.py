@@ -170,22 +170,21 @@ class _ResourceRun:
         did not apply it, the resource is read again in full (rows already yielded are
         not yielded twice). Returns the reader of the full read when the read was
         complete (its keys: every row read), else None."""
+        # Only the read below remembers them again: a read of any other kind (filtered, not
+        # incremental) may merge other versions of those rows.
+        loaded_overlap = _source_state(OVERLAP_ROWS).pop(self.spec.name, ())
         server = self.plan.server_filter if since is not None else None
         if server is None:
             reader = self._reader({}, last_page_hint=last_pages.get(self.spec.name))
             newer = (unchanged_rows_dropped(self.spec.cursor, since, self.timezone)
                      if isinstance(since, datetime) else None)
-            overlap = self._overlap(since) if is_incremental(self.spec, self.plan) else None
+            overlap = self._overlap(since, loaded_overlap) if is_incremental(self.spec, self.plan) else None
             if overlap is not None:
                 newer = overlap if newer is None else (lambda items, older=newer: overlap(older(items)))
             yield from self._batches(reader, batcher, newer=newer)
-            if overlap is not None:
-                remembered = overlap.remembered()
-                state = _source_state(OVERLAP_ROWS)
-                if remembered is None:
-                    state.pop(self.spec.name, None)
-                else:
-                    state[self.spec.name] = remembered
+            remembered = overlap.remembered() if overlap is not None else None
+            if remembered is not None:
+                _source_state(OVERLAP_ROWS)[self.spec.name] = remembered
             return reader
         cursor = self.spec.cursor
         since_text = to_api_time(since, self.timezone) if server.since_param else None
@@ -203,13 +202,13 @@ class _ResourceRun:
             return reader
         return None  # a filtered read holds only what changed: no deletions can be told
 
-    def _overlap(self, since: datetime | None) -> LoadedOverlap:
-        """Rows of the overlap window loaded last time are dropped when read unchanged; on
+    def _overlap(self, since: datetime | None, loaded: list[str]) -> LoadedOverlap:
+        """Rows of the overlap window `loaded` last time are dropped when read unchanged; on
         a first read (no bound yet) there are none, and this read's are remembered."""
-        loaded = _source_state(OVERLAP_ROWS).get(self.spec.name, ()) if isinstance(since, datetime) else ()
         options = self.plan.options
         conversion = f"{self.spec.name}|{options.timezone}|{options.keep_api_names}"
-        return LoadedOverlap(self.spec.cursor, loaded, options.overlap_seconds, conversion)
+        return LoadedOverlap(self.spec.cursor, loaded if isinstance(since, datetime) else (),
+                             options.overlap_seconds, conversion)
 
     def _reader(self, params: dict, stop_after=None, already_yielded: SeenKeys | None = None,
                 last_page_hint: int | None = None) -> EndpointReader:
