@@ -9,6 +9,9 @@ import json
 import dlt
 import pytest
 
+from pmcrm.errors import SettingsError
+from pmcrm.source import pmcrm_source
+from pmcrm.transport import HttpSettings
 from tests.helpers import invoke, sync_args
 from tests.truth import assert_table_equals_truth
 
@@ -21,6 +24,11 @@ MISTAKES = [
     (["--resources", "tasks,taks"], "unknown resource(s): taks. Run 'pmcrm resources' for the list."),
     (["--api-key", "x"], "the API key is only 1 character(s) long: that is not a key"),
     (["--server-sort", "updated"], "--server-sort takes PARAM=VALUE"),
+    (["--rate-limit", "-3"], "--rate-limit -3.0: must be above 0 requests per second (leave it out for no cap)"),
+    (["--rate-limit", "0"], "--rate-limit 0.0: must be above 0"),
+    (["--timeout", "-1"], "--timeout -1.0: must be above 0 seconds"),
+    (["--max-attempts", "0"], "--max-attempts 0: must be at least 1"),
+    (["--concurrency", "0", "--timeout", "0"], "--timeout 0.0: must be above 0 seconds; --concurrency 0: must be at least 1"),
 ]
 
 
@@ -32,6 +40,13 @@ def test_a_settings_mistake_exits_2_before_any_request_in_one_line(sandbox, monk
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [f"error: {result.stderr.strip()[7:]}"], "one line"
     assert says in result.stderr
+    assert sandbox.stats()["requests"] == 0
+
+
+def test_the_source_used_as_a_library_refuses_the_same_request_settings_before_any_request(sandbox):
+    sandbox.reset_stats()
+    with pytest.raises(SettingsError, match="--rate-limit 0: must be above 0"):
+        pmcrm_source(base_url=sandbox.base_url, api_key=sandbox.api_key, http_settings=HttpSettings(rate_limit=0))
     assert sandbox.stats()["requests"] == 0
 
 

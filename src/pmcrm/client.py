@@ -79,6 +79,7 @@ class ApiClient:
         self.locations = LocationResolver(candidate_locations(base_url, path_prefix, endpoint_tails))
         self.api_key = api_key
         self.settings = settings or HttpSettings()
+        self.settings.check()
         self.stats = stats if stats is not None else RequestStats()
         self.limiter = RateLimiter(self.settings.rate_limit)
         self.transport = Transport(self.settings, self.limiter, self.stats, split_base_url(base_url)[0])

@@ -197,6 +197,7 @@ def check_settings(request: SyncRequest) -> None:
         raise SettingsError(f"the API key is only {len(request.api_key.strip())} character(s) long: that is not a key "
                             f"(expected at least {MIN_KEY_LENGTH}); pass the whole key with --api-key or PMCRM_API_KEY")
     candidate_locations(request.base_url, request.path_prefix)
+    request.http.check()
     request.read.parsed()
     select_resources(request.resources)
     request.target.check()

@@ -33,7 +33,7 @@ import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from pmcrm.envelope import read_error, says_rate_limited
-from pmcrm.errors import RETRYABLE_CODES
+from pmcrm.errors import RETRYABLE_CODES, SettingsError
 from pmcrm.ratelimit import RateLimiter
 
 DEFAULT_CONCURRENCY = 16
@@ -71,6 +71,21 @@ class HttpSettings:
     # (benchmarks/README.md, scenario 2); the shared pacer, not this, protects the API.
     concurrency: int = DEFAULT_CONCURRENCY
     rate_limit: float | None = None
+
+    def check(self) -> None:
+        """Values that cannot work, refused before any request (SettingsError: exit 2). Why:
+        each reached deep into the read and failed there with a message about something
+        else (a timeout of -1 in urllib3, a division by a rate of 0, no attempt at all)."""
+        rules = (
+            ("timeout", self.timeout, self.timeout > 0, "above 0 seconds"),
+            ("max-attempts", self.max_attempts, self.max_attempts >= 1, "at least 1"),
+            ("concurrency", self.concurrency, self.concurrency >= 1, "at least 1"),
+            ("rate-limit", self.rate_limit, self.rate_limit is None or self.rate_limit > 0,
+             "above 0 requests per second (leave it out for no cap)"),
+        )
+        problems = [f"--{flag} {value}: must be {rule}" for flag, value, ok, rule in rules if not ok]
+        if problems:
+            raise SettingsError("; ".join(problems))
 
     def worst_case_seconds(self, retry_after: bool = False) -> float:
         """Longest one failing request takes: every attempt times out (connect, then read),
