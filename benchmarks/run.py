@@ -76,10 +76,10 @@ class Bench:
             yield api
 
     def job(self, api, job: str, params: dict, record: bool = True, label: str = "",
-            prefix: list[str] = ()) -> dict:
+            prefix: list[str] = (), env: dict[str, str] | None = None) -> dict:
         """One job in a fresh process. `keep` keeps its folder (DuckDB file, dlt state) for a
         later job that names it in `workdir_from` (the second sync of scenario 5); `prefix`
-        runs it under a profiler."""
+        runs it under a profiler; `env` adds environment variables (ab_first_sync.py)."""
         params = dict(params)
         keep = params.pop("keep", False)
         workdir = Path(params.pop("workdir_from", None) or tempfile.mkdtemp(dir=self.root))
@@ -88,7 +88,7 @@ class Bench:
         server_cpu = cpu_seconds(api.pid)
         reply = subprocess.run(
             [*prefix, sys.executable, str(HERE / "jobs.py"), job, json.dumps(params)],
-            env={**os.environ, KEY_VARIABLE: api.api_key}, capture_output=True, text=True,
+            env={**os.environ, **(env or {}), KEY_VARIABLE: api.api_key}, capture_output=True, text=True,
         )
         if reply.returncode != 0:
             raise RuntimeError(f"{job} failed:\n{reply.stderr[-3000:]}")
