@@ -1,4 +1,5 @@
-"""A/B of a first sync (scenario 1's shape: 36 x ROWS rows, no latency, DuckDB end to end)
+"""A/B of a first sync (scenario 1's shape: 36 x ROWS rows, DuckDB end to end, no latency
+unless --latency)
 between variants, alternating so that a VM's drifting speed falls on all alike, each sync
 in a fresh process against one warm sandbox (run.py's Bench):
 
@@ -50,12 +51,13 @@ def parse_variant(text: str) -> tuple[str, dict[str, str], dict]:
               help="'LABEL [KEY=VALUE ...]' (repeatable; the first is the reference).")
 @click.option("--rows", default=20_000, show_default=True, type=click.IntRange(1), help="Rows per resource.")
 @click.option("--pairs", default=4, show_default=True, type=click.IntRange(1), help="Runs of each variant.")
-def main(variants: tuple[str, ...], rows: int, pairs: int) -> None:
+@click.option("--latency", default=0.0, show_default=True, type=click.FloatRange(0), help="Seconds per request.")
+def main(variants: tuple[str, ...], rows: int, pairs: int, latency: float) -> None:
     parsed = [parse_variant(text) for text in variants]
     bench = Bench(Plan(), lambda text: click.echo(text, err=True))
     runs: dict[str, list[dict]] = {label: [] for label, _, _ in parsed}
     try:
-        with bench.sandbox(rows) as api:
+        with bench.sandbox(rows, **({"latency": latency} if latency else {})) as api:
             def measure(label, env, flags):
                 result = bench.job(api, "pmcrm", {"flags": flags}, label=label, env=env)
                 runs[label].append(result)
@@ -66,7 +68,7 @@ def main(variants: tuple[str, ...], rows: int, pairs: int) -> None:
     finally:
         bench.close()
     reference = statistics.median(r["seconds"] for r in runs[parsed[0][0]])
-    click.echo(f"36 x {rows:,} rows, first sync, {pairs} runs each (medians):")
+    click.echo(f"36 x {rows:,} rows, {latency * 1000:g} ms per request, first sync, {pairs} runs each (medians):")
     for label, results in runs.items():
         seconds = statistics.median(r["seconds"] for r in results)
         phases = {step: statistics.median(r["phases"].get(step, 0.0) for r in results)
