@@ -1,7 +1,6 @@
 """A/B of a first sync (scenario 1's shape: 36 x ROWS rows, DuckDB end to end, no latency
-unless --latency)
-between variants, alternating so that a VM's drifting speed falls on all alike, each sync
-in a fresh process against one warm sandbox (run.py's Bench):
+unless --latency) between variants, alternating so that a VM's drifting speed falls on
+all alike, each sync in a fresh process against one warm sandbox (run.py's Bench):
 
     .venv/bin/python benchmarks/ab_first_sync.py --variant default --variant 'one-worker EXTRACT__WORKERS=1'
     .venv/bin/python benchmarks/ab_first_sync.py --variant default --variant 'before PYTHONPATH=/tmp/before/src'

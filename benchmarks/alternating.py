@@ -1,5 +1,6 @@
-"""Two variants of one measurement, timed in alternating runs so that a VM's drifting
-speed falls on both alike; medians and their ratio printed (startup.py, ab_second_sync.py)."""
+"""Variants of one measurement, timed in alternating runs so that a VM's drifting speed
+falls on all alike (startup.py, ab_second_sync.py, ab_first_sync.py); `report` prints two
+variants' medians and their ratio (ab_first_sync.py prints its own, with dlt's phases)."""
 
 from __future__ import annotations
 
