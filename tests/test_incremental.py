@@ -268,6 +268,16 @@ def test_start_date_bounds_the_first_run_of_incremental_resources(api, run):
     assert len(read_table(pipeline, "emails")) == len(api.truth("emails")), "full resources ignore the start date"
 
 
+@pytest.mark.parametrize("variable", ["UPDATED__INITIAL_VALUE", "SOURCES__SOURCE__TASKS__UPDATED__INITIAL_VALUE"])
+def test_a_stray_dlt_setting_for_the_cursor_cannot_change_what_a_sync_reads(api, run, monkeypatch, variable):
+    # dlt would look the incremental's fields up in every config provider (and fail or
+    # filter on what it found); pmcrm's start is --start-date alone.
+    monkeypatch.setenv(variable, "2100-01-01 00:00:00")
+    result, pipeline, _ = run(resources=["tasks"])
+    assert result.ok, result.error
+    assert_table_equals_truth(pipeline, "tasks", api.truth("tasks"))
+
+
 def test_full_refresh_ignores_state_and_rebuilds_the_tables(api, run):
     start = (datetime.now() + timedelta(days=3650)).strftime("%Y-%m-%d")
     first, pipeline, _ = run(resources=["tasks"], start_date=start)

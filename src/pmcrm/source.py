@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dlt
 import pyarrow as pa
+from dlt.common.configuration import configspec
+from dlt.common.configuration.specs import BaseConfiguration
 
 from pmcrm.client import ApiClient, Page
 from pmcrm.convert import PageConverter, TableBatcher
@@ -136,10 +138,12 @@ class _ResourceRun:
         each resource last read completely (LAST_COMPLETE_READS), to tell revoked rights
         apart, and the number of its last page (LAST_PAGES), which the next full read
         checks first (one request fewer: pmcrm.pages)."""
-        last_reads, last_pages = _source_state(LAST_COMPLETE_READS), _source_state(LAST_PAGES)
+        # Looked up once (dlt's context lookup costs ~1 ms); the dict lives for the whole run.
+        state = dlt.current.source_state()
+        last_reads, last_pages = (state.setdefault(key, {}) for key in (LAST_COMPLETE_READS, LAST_PAGES))
         batcher = TableBatcher(self.converter)
         try:
-            complete = yield from self._read(since, batcher, last_pages)
+            complete = yield from self._read(since, batcher, last_pages, state.setdefault(OVERLAP_ROWS, {}))
         except UnavailableError as exc:
             if exc.page != 1 or batcher.pages:
                 raise
@@ -164,15 +168,15 @@ class _ResourceRun:
                 self.ledger.record_complete(self.spec.name, complete.seen.values())
         release_free_memory()
 
-    def _read(self, since: datetime | None, batcher: TableBatcher,
-              last_pages: dict) -> Generator[pa.Table, None, EndpointReader | None]:
+    def _read(self, since: datetime | None, batcher: TableBatcher, last_pages: dict,
+              overlap_rows: dict) -> Generator[pa.Table, None, EndpointReader | None]:
         """Rows through the server filter when one applies, checked row by row; if the API
         did not apply it, the resource is read again in full (rows already yielded are
         not yielded twice). Returns the reader of the full read when the read was
         complete (its keys: every row read), else None."""
         # Only the read below remembers them again: a read of any other kind (filtered, not
         # incremental) may merge other versions of those rows.
-        loaded_overlap = _source_state(OVERLAP_ROWS).pop(self.spec.name, ())
+        loaded_overlap = overlap_rows.pop(self.spec.name, ())
         server = self.plan.server_filter if since is not None else None
         if server is None:
             reader = self._reader({}, last_page_hint=last_pages.get(self.spec.name))
@@ -184,7 +188,7 @@ class _ResourceRun:
             yield from self._batches(reader, batcher, newer=newer)
             remembered = overlap.remembered() if overlap is not None else None
             if remembered is not None:
-                _source_state(OVERLAP_ROWS)[self.spec.name] = remembered
+                overlap_rows[self.spec.name] = remembered
             return reader
         cursor = self.spec.cursor
         since_text = to_api_time(since, self.timezone) if server.since_param else None
@@ -294,6 +298,7 @@ def _resource(spec: ResourceSpec, run: _ResourceRun, plan: ReadPlan):
         primary_key=spec.primary_key,
         columns=columns,
         parallelized=True,
+        spec=NothingToResolve,
     )
     if not is_incremental(spec, plan):
 
@@ -312,8 +317,13 @@ def _resource(spec: ResourceSpec, run: _ResourceRun, plan: ReadPlan):
     return resource
 
 
-def _source_state(key: str) -> dict:
-    return dlt.current.source_state().setdefault(key, {})
+@configspec
+class NothingToResolve(BaseConfiguration):
+    """A resource function's settings: none. Why: without it dlt derives them from the
+    function's signature, and the incremental argument's fields (initial value, end
+    value, lag, ...) are looked up in every config provider and section each time a
+    resource starts: ~4 ms per resource, 26 times a sync (benchmarks/README.md, run J).
+    pmcrm sets the cursor's start itself (`--start-date`)."""
 
 
 def keep_table_as_it_is() -> None:
