@@ -20,6 +20,7 @@ from pmcrm.cli import main
 from pmcrm.cli.demo import demo_options
 from pmcrm.report import SECTIONS, dataset_pipeline, display, render_report, write_report
 from pmcrm.sandbox import Sandbox
+from pmcrm.views import VIEWS_BY_NAME, drop_views, required_tables
 from tests.helpers import postgres_dataset
 from tests.test_views import load_with_views
 from tests.truth import read_table
@@ -243,11 +244,24 @@ def test_the_report_is_one_file_that_loads_nothing_from_anywhere(report):
     assert html.count("<svg") == len(SECTIONS)
 
 
-def test_a_section_whose_view_is_missing_says_so_and_the_others_still_draw(sandbox, tmp_path):
+def test_a_section_whose_tables_were_not_synced_names_them_and_the_others_still_draw(sandbox, tmp_path):
     pipeline, installed = load_with_views(sandbox, tmp_path, resources=["invoice", "account", "projects"])
     html = render_report(pipeline)
     assert html.count("<svg") == 2  # invoices per month, overdue by customer
-    assert html.count("not found: run `pmcrm views`") == len(SECTIONS) - 2
+    assert "run `pmcrm views`" not in html, "installing views cannot help: their tables are missing"
+    hints = re.findall(r"view (v_\w+) needs tables not loaded yet: ([\w, ]+); sync them "
+                       r"\(`pmcrm sync --resources ([\w,]+)`", html)
+    assert len(hints) == len(SECTIONS) - 2
+    for view, named, flag in hints:
+        absent = sorted(required_tables(VIEWS_BY_NAME[view]) - {"invoice", "account", "projects"})
+        assert named.split(", ") == absent and flag.split(",") == absent
+
+
+def test_a_section_whose_view_was_dropped_says_to_install_the_views(sandbox, tmp_path):
+    pipeline, installed = load_with_views(sandbox, tmp_path)
+    drop_views(pipeline)
+    html = render_report(pipeline)
+    assert html.count("not found: run `pmcrm views`") == len(SECTIONS)
 
 
 def test_the_report_reads_postgresql_too(sandbox, tmp_path):

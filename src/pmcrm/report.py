@@ -26,6 +26,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pmcrm.errors import DatasetNotFound
 from pmcrm.destinations import DEFAULT_DATASET, DEFAULT_DUCKDB_FILE, Target
+from pmcrm.views import VIEWS_BY_NAME, required_tables, table_columns
 
 if TYPE_CHECKING:
     import altair as alt
@@ -382,12 +383,24 @@ def section_aside(client, section: Section) -> str | None:
     return section.aside.text(_query(client, section.aside.query.format(view=view)))
 
 
-def render_section(client, section: Section) -> RenderedSection:
+def missing_view(view: str, tables: set[str]) -> str:
+    """Why a section's view is missing, and what makes it: the tables it reads that were
+    never loaded (after a sync of some resources only; every sync installs the views whose
+    tables are there), else the views themselves."""
+    absent = sorted(required_tables(VIEWS_BY_NAME[view]) - tables) if view in VIEWS_BY_NAME else []
+    if absent:
+        return (f"view {view} needs tables not loaded yet: {', '.join(absent)}; "
+                f"sync them (`pmcrm sync --resources {','.join(absent)}`, or every resource)")
+    return f"view {view} not found: run `pmcrm views`"
+
+
+def render_section(client, section: Section, tables: set[str]) -> RenderedSection:
+    """`tables`: the dataset's tables, to say why a missing view is missing."""
     headers = [header for _, header in section.columns]
     try:
         rows = section_rows(client, section)
     except DatabaseUndefinedRelation:
-        return RenderedSection(section, headers, [], missing=f"view {section.view} not found: run `pmcrm views`")
+        return RenderedSection(section, headers, [], missing=missing_view(section.view, tables))
     table = [[display(row[column]) for column, _ in section.columns] for row in rows]
     if not rows:
         return RenderedSection(section, headers, [], missing="no data")
@@ -416,7 +429,8 @@ def _loaded_at(client) -> str | None:
 def render_report(pipeline: dlt.Pipeline) -> str:
     """The report's HTML, from the views in the pipeline's dataset."""
     with pipeline.sql_client() as client:
-        sections = [render_section(client, section) for section in SECTIONS]
+        tables = set(table_columns(client))
+        sections = [render_section(client, section, tables) for section in SECTIONS]
         loaded_at = _loaded_at(client)
     env = Environment(loader=PackageLoader("pmcrm", "templates"), autoescape=select_autoescape(["html"]))
     return env.get_template("report.html").render(

@@ -262,7 +262,8 @@ class ViewsResult:
     skipped: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _table_columns(client) -> dict[str, set[str]]:
+def table_columns(client) -> dict[str, set[str]]:
+    """Table -> its columns, for every table of the client's dataset."""
     catalog, schema = client.catalog_name(quote=False), client.make_qualified_table_name_path(None, quote=False)[-1]
     query = "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s"
     params = [schema]
@@ -310,7 +311,7 @@ def install_views(pipeline: dlt.Pipeline, timezone: str = "UTC") -> ViewsResult:
     ZoneInfo(timezone)  # an unknown zone fails here, not as an SQL error
     result = ViewsResult()
     with pipeline.sql_client() as client:
-        columns = _table_columns(client)
+        columns = table_columns(client)
         statements: list[tuple[View, str]] = []
         for view in VIEWS:
             missing = sorted(t for t in required_tables(view) if t not in columns)
