@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from pmcrm.declarations import RESOURCES_BY_NAME
-from pmcrm.progress import LiveProgress, TallyProgress
+from pmcrm.progress import LineProgress, LiveProgress, TallyProgress
 from tests.helpers import invoke, sync_args
 
 PICKED = ["tasks", "st_projects_users", "invoice_items", "loss_reason", "pipeline"]
@@ -77,6 +77,16 @@ def test_a_terminal_gets_live_bars_and_one_line_per_resource_read_with_its_rate(
         again = " (+2 re-read)" if planned > 1 else ""
         assert f"read {name}: {len(sandbox.truth(name))} rows, {planned} pages{again} read in" in shown
     assert "rows/s" in shown
+
+
+def test_a_rate_limit_learnt_from_the_api_is_one_line_above_the_bars_and_in_the_log():
+    screen = io.StringIO()
+    with LiveProgress(Console(file=screen, force_terminal=True, width=100), resources=1) as progress:
+        progress.limit_learnt(20.0)
+    assert "the API accepts at most 20 requests/s: paced at that from now on" in Text.from_ansi(screen.getvalue()).plain
+    log = io.StringIO()
+    LineProgress(log).limit_learnt(5.0)
+    assert log.getvalue().endswith(" pmcrm: the API accepts at most 5 requests/s: paced at that from now on\n")
 
 
 def test_without_a_terminal_each_resource_and_step_is_one_line_stamped_when_it_happened(sandbox):

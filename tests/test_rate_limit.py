@@ -131,6 +131,52 @@ def test_a_turn_planned_before_a_refusal_is_planned_again_under_the_learnt_limit
     assert nxt >= sent[0] + WINDOW + GUARD, "it waited for a slot in the window"
 
 
+def test_a_limit_learnt_from_refusals_is_named_with_the_setting_that_avoids_them():
+    finding = simulate(20, ACCOUNT).limiter.finding()
+    assert finding.startswith("the API accepts at most 20 requests per second, learnt from its refusals (")
+    assert finding.endswith("; --rate-limit 20 paces at that from the first request")
+
+
+def test_told_a_limit_above_the_real_one_the_finding_names_the_real_one():
+    finding = simulate(20, ACCOUNT, told=50).limiter.finding()
+    assert "at most 20 requests per second, fewer than --rate-limit 50" in finding
+    assert finding.endswith("use --rate-limit 20")
+
+
+def test_no_refusal_no_finding():
+    assert simulate(20, ACCOUNT, told=20).limiter.finding() is None
+    assert simulate(None, ACCOUNT).limiter.finding() is None
+
+
+def test_refused_before_a_limit_could_be_told_the_finding_suspects_another_client():
+    limiter, clock = limiter_on_a_fake_clock(None)
+    left = limiter.acquire()
+    clock.now = left + 0.05
+    limiter.on_throttled(retry_after=1, left=left)  # one of ours in the window: someone else spent it
+    assert limiter.limit is None
+    assert limiter.finding() == ("the API refused requests before this run had sent enough to tell its rate "
+                                 "limit (1 request refused and retried): another client may be using the same key")
+
+
+def test_refused_at_the_told_limit_the_finding_blames_the_timing_not_the_limit():
+    limiter, clock = limiter_on_a_fake_clock(5)
+    left = [limiter.acquire() for _ in range(6)]
+    clock.now = left[-1] + 0.05
+    limiter.on_throttled(retry_after=1, left=left[-1])
+    assert limiter.finding().startswith("1 request refused and retried at --rate-limit 5: they reached the API "
+                                        "closer together than they left")
+
+
+def test_the_live_display_is_told_each_limit_learnt():
+    learnt = []
+    limiter, clock = limiter_on_a_fake_clock(None)
+    limiter.on_limit = learnt.append
+    left = [limiter.acquire() for _ in range(8)]
+    clock.now = left[-1] + 0.05
+    limiter.on_throttled(retry_after=1, left=left[-1])
+    assert learnt == [limiter.limit] and limiter.limit >= 4
+
+
 # --------------------------------------------------------------- against the sandbox
 @pytest.fixture(scope="module")
 def limited_api():
@@ -171,6 +217,9 @@ def test_not_told_the_limit_a_sync_learns_it_from_its_first_refusals(limited_api
     # machine, more when the test's own threads are slow to read the answers; never all 16.
     assert served["rate_limited"] <= 8
     assert result.stats.retries.get("http 429", 0) == served["rate_limited"]
+    assert (f"the API accepts at most 10 requests per second, learnt from its refusals ({served['rate_limited']} "
+            f"request{'s' if served['rate_limited'] != 1 else ''} refused and retried); --rate-limit 10 paces at that "
+            "from the first request") in result.notes
 
 
 def test_a_refusal_that_jitter_explains_widens_the_guard_and_keeps_the_limit():

@@ -1,5 +1,5 @@
 """What a run learnt about the API while reading: resources the key cannot read, the
-server's own page size, server filters the API ignored. For the summary, `--json` and
+server's own page size, server filters the API ignored, its rate limit. For the summary, `--json` and
 `_pmcrm_runs.notes`; filled from the extract threads, so thread-safe.
 """
 
@@ -37,6 +37,7 @@ class RunFindings:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.locations = None  # the client's LocationResolver (pmcrm.client), set by the source
+        self.pacer = None  # the client's RateLimiter (pmcrm.ratelimit), set by the source
         self.unavailable: dict[str, Unavailable] = {}
         self.page_sizes: dict[str, tuple[int, int]] = {}  # resource -> (asked, served)
         self.ignored_filters: dict[str, str] = {}  # resource -> what showed it
@@ -80,7 +81,8 @@ class RunFindings:
                              f"({_some(names)}): pages were planned with its size")
             for name, evidence in sorted(self.ignored_filters.items()):
                 notes.append(f"{name}: the API ignored the server filter ({evidence}); read in full, nothing lost")
-            return notes
+        rate = self.pacer.finding() if self.pacer is not None else None
+        return notes + ([rate] if rate else [])
 
 
 def _some(names: list[str], shown: int = 5) -> str:

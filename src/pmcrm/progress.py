@@ -5,8 +5,9 @@ how many rows a resource holds (and the server's page size), `advance` per page 
 (a page fetched again - the consistency check, a settle pass - counts as a re-read, never
 past the planned pages) and per rows read, `finished` the moment a resource's read is
 complete (its rows are then handed to dlt; `note` says why it was skipped, if it was).
-The run reports its steps with `phase`: reading, normalizing, loading. Implementations
-must be thread-safe.
+The run reports its steps with `phase`: reading, normalizing, loading; the pacer reports
+with `limit_learnt` the rate limit it learnt from the API's refusals (what a slow read is
+waiting for). Implementations must be thread-safe.
 
 - `LiveProgress`: a rich display on a terminal: one bar per resource being read (rows
   and pages of the planned, read rate, ETA), an overall line with how many resources are
@@ -52,6 +53,8 @@ class Progress(Protocol):
 
     def phase(self, name: str) -> None: ...
 
+    def limit_learnt(self, requests_per_second: float) -> None: ...
+
 
 class _NoProgress:
     def total(self, resource: str, rows: int | None, page_size: int) -> None:
@@ -64,6 +67,9 @@ class _NoProgress:
         pass
 
     def phase(self, name: str) -> None:
+        pass
+
+    def limit_learnt(self, requests_per_second: float) -> None:
         pass
 
 
@@ -103,6 +109,7 @@ class TallyProgress:
     def __init__(self) -> None:
         self.tallies: dict[str, ResourceTally] = {}
         self.step = "starting"
+        self.api_limit: float | None = None  # requests per second, once learnt
         self._lock = threading.Lock()
 
     def _tally(self, resource: str) -> ResourceTally:
@@ -134,6 +141,11 @@ class TallyProgress:
             self.step = name
             self._show_step(name)
 
+    def limit_learnt(self, requests_per_second: float) -> None:
+        with self._lock:
+            self.api_limit = requests_per_second
+            self._show_limit()
+
     @property
     def read(self) -> int:
         return sum(1 for tally in self.tallies.values() if tally.ended is not None)
@@ -143,6 +155,15 @@ class TallyProgress:
 
     def _show_step(self, name: str) -> None:
         """Called under the lock when the run moves on to another step."""
+
+    def _show_limit(self) -> None:
+        """Called under the lock when the API's rate limit was learnt (again)."""
+
+    @property
+    def pace(self) -> str:
+        """The learnt limit in words, or nothing."""
+        return (f"the API accepts at most {self.api_limit:g} requests/s: paced at that from now on"
+                if self.api_limit else "")
 
 
 class LineProgress(TallyProgress):
@@ -162,6 +183,9 @@ class LineProgress(TallyProgress):
     def _show_step(self, name: str) -> None:
         if name != "reading":  # reading starts at once; its end is each resource's line
             self._write(datetime.now(timezone.utc), f"{name} ({self.read} resources read)")
+
+    def _show_limit(self) -> None:
+        self._write(datetime.now(timezone.utc), self.pace)
 
     def _write(self, moment: datetime, text: str) -> None:
         self.stream.write(f"{moment.strftime('%Y-%m-%dT%H:%M:%SZ')} pmcrm: {text}\n")
@@ -233,6 +257,11 @@ class LiveProgress(TallyProgress):
 
     def _show_step(self, name: str) -> None:
         self._describe_overall()
+
+    def _show_limit(self) -> None:
+        # A line above the bars, as a read resource's: on the overall line it widened the
+        # first column of every bar.
+        self.display.console.print(f"[yellow]{escape(self.pace)}[/]", highlight=False)
 
     def _describe_overall(self) -> None:
         reading = len(self._tasks)

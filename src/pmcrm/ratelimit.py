@@ -80,12 +80,34 @@ class RateLimiter:
         self._epoch = 0  # bumped by news: planned departures are planned again
         self._rtt: float | None = None  # the shortest round trip seen (None: no answer yet)
         self._ramp_from: float | None = None  # when the unknown-limit pace started
+        self.on_limit: Callable[[float], None] | None = None  # told each limit learnt (the live display)
 
     @property
     def rate(self) -> float | None:
         """The pace now, in requests per second."""
         with self._changed:
             return self._pace(self.clock())
+
+    def finding(self) -> str | None:
+        """What the run learnt about the API's rate limit, in words for the summary (None
+        when no request was refused). Why: the retries alone ("http 429: 4") leave the
+        user to guess the limit; here it is, with the setting that avoids the refusals."""
+        with self._changed:
+            if not self.throttled:
+                return None
+            refused = f"{self.throttled} request{'s' if self.throttled != 1 else ''} refused and retried"
+            if self.limit is None:
+                return (f"the API refused requests before this run had sent enough to tell its rate limit "
+                        f"({refused}): another client may be using the same key")
+            limit = f"{self.limit:g}"
+            if self.ceiling is None:
+                return (f"the API accepts at most {limit} requests per second, learnt from its refusals "
+                        f"({refused}); --rate-limit {limit} paces at that from the first request")
+            if self.limit < self.ceiling:
+                return (f"the API accepts at most {limit} requests per second, fewer than --rate-limit "
+                        f"{self.ceiling:g} ({refused}); use --rate-limit {limit}")
+            return (f"{refused} at --rate-limit {self.ceiling:g}: they reached the API closer together than "
+                    "they left (network or CPU delays), and the pacer widened its margin")
 
     # ------------------------------------------------------------------ leaving
     def acquire(self) -> float:
@@ -225,3 +247,5 @@ class RateLimiter:
             self.limit = learned
             self._episode_from, self._episode_retry_after = now, retry_after
             self._news()
+            if self.on_limit is not None:
+                self.on_limit(learned)

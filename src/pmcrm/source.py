@@ -364,7 +364,8 @@ def pmcrm_source(
         plan = ReadPlan(plan.options, plan.start_date, plan.server_filter, track_deletions=False)
     record = run_record or RunRecord()
     client = ApiClient(base_url, api_key, http, record.stats, path_prefix, endpoint_tails())
-    record.findings.locations = client.locations
+    record.findings.locations, record.findings.pacer = client.locations, client.limiter
+    client.limiter.on_limit = record.progress.limit_learnt
     pool = ThreadPoolExecutor(max_workers=max(http.concurrency, 1), thread_name_prefix="pmcrm-page")
     budget = PageBudget(READ_AHEAD_PER_CONNECTION * max(http.concurrency, 1))
     return [
