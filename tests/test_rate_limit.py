@@ -163,8 +163,8 @@ def test_refused_at_the_told_limit_the_finding_blames_the_timing_not_the_limit()
     left = [limiter.acquire() for _ in range(6)]
     clock.now = left[-1] + 0.05
     limiter.on_throttled(retry_after=1, left=left[-1])
-    assert limiter.finding().startswith("1 request refused and retried at --rate-limit 5: they reached the API "
-                                        "closer together than they left")
+    assert limiter.finding().startswith("1 request refused and retried at --rate-limit 5: requests reached the "
+                                        "API closer together than they left")
 
 
 def test_the_live_display_is_told_each_limit_learnt():

@@ -106,8 +106,8 @@ class RateLimiter:
             if self.limit < self.ceiling:
                 return (f"the API accepts at most {limit} requests per second, fewer than --rate-limit "
                         f"{self.ceiling:g} ({refused}); use --rate-limit {limit}")
-            return (f"{refused} at --rate-limit {self.ceiling:g}: they reached the API closer together than "
-                    "they left (network or CPU delays), and the pacer widened its margin")
+            return (f"{refused} at --rate-limit {self.ceiling:g}: requests reached the API closer together "
+                    "than they left (network or CPU delays); the pacer widened its margin")
 
     # ------------------------------------------------------------------ leaving
     def acquire(self) -> float:
