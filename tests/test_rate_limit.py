@@ -222,6 +222,18 @@ def test_not_told_the_limit_a_sync_learns_it_from_its_first_refusals(limited_api
             "from the first request") in result.notes
 
 
+def test_a_progress_object_with_only_the_four_documented_methods_works_when_a_limit_is_learnt(limited_api, tmp_path):
+    class FourMethods:  # as the README documents it, before `limit_learnt` existed
+        def total(self, resource, rows, page_size): ...
+        def advance(self, resource, pages=0, rows=0, rereads=0): ...
+        def finished(self, resource, note=None): ...
+        def phase(self, name): ...
+
+    result, _, served = sync_tasks(limited_api, tmp_path, progress=FourMethods())
+    assert result.ok, result.error
+    assert served["rate_limited"] > 0, "a limit was learnt"
+
+
 def test_a_refusal_that_jitter_explains_widens_the_guard_and_keeps_the_limit():
     limiter, clock = limiter_on_a_fake_clock(5)
     left = [limiter.acquire() for _ in range(6)]  # 5 in the first window, the 6th after it

@@ -53,7 +53,8 @@ class Progress(Protocol):
 
     def phase(self, name: str) -> None: ...
 
-    def limit_learnt(self, requests_per_second: float) -> None: ...
+    def limit_learnt(self, requests_per_second: float) -> None:
+        """Optional: an object without it is simply not told (the README's four methods)."""
 
 
 class _NoProgress:

@@ -365,7 +365,8 @@ def pmcrm_source(
     record = run_record or RunRecord()
     client = ApiClient(base_url, api_key, http, record.stats, path_prefix, endpoint_tails())
     record.findings.locations, record.findings.pacer = client.locations, client.limiter
-    client.limiter.on_limit = record.progress.limit_learnt
+    # Optional: a progress object written for the four methods the README names works as before.
+    client.limiter.on_limit = getattr(record.progress, "limit_learnt", None)
     pool = ThreadPoolExecutor(max_workers=max(http.concurrency, 1), thread_name_prefix="pmcrm-page")
     budget = PageBudget(READ_AHEAD_PER_CONNECTION * max(http.concurrency, 1))
     return [
