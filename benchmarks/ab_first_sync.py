@@ -5,6 +5,8 @@ all alike, each sync in a fresh process against one warm sandbox (run.py's Bench
     .venv/bin/python benchmarks/ab_first_sync.py --variant default --variant 'one-worker EXTRACT__WORKERS=1'
     .venv/bin/python benchmarks/ab_first_sync.py --variant default --variant 'before PYTHONPATH=/tmp/before/src'
     .venv/bin/python benchmarks/ab_first_sync.py --rows 2000 --variant default --variant 'four concurrency=4'
+    .venv/bin/python benchmarks/ab_first_sync.py --rows 2000 --latency 0.05 --server-limit 20 \
+        --variant 'not-told' --variant 'told rate_limit=20'
 
 A variant is a label and KEY=VALUE settings: an upper-case KEY is an environment variable
 (dlt reads its settings there: DATA_WRITER__FILE_MAX_ITEMS, EXTRACT__WORKERS, ...;
@@ -51,12 +53,17 @@ def parse_variant(text: str) -> tuple[str, dict[str, str], dict]:
 @click.option("--rows", default=20_000, show_default=True, type=click.IntRange(1), help="Rows per resource.")
 @click.option("--pairs", default=4, show_default=True, type=click.IntRange(1), help="Runs of each variant.")
 @click.option("--latency", default=0.0, show_default=True, type=click.FloatRange(0), help="Seconds per request.")
-def main(variants: tuple[str, ...], rows: int, pairs: int, latency: float) -> None:
+@click.option("--server-limit", type=click.IntRange(1), default=None,
+              help="The sandbox allows this many requests in any one second (a variant's rate_limit=N tells pmcrm).")
+def main(variants: tuple[str, ...], rows: int, pairs: int, latency: float, server_limit: int | None) -> None:
     parsed = [parse_variant(text) for text in variants]
     bench = Bench(Plan(), lambda text: click.echo(text, err=True))
     runs: dict[str, list[dict]] = {label: [] for label, _, _ in parsed}
     try:
-        with bench.sandbox(rows, **({"latency": latency} if latency else {})) as api:
+        knobs = {"latency": latency} if latency else {}
+        if server_limit:
+            knobs.update(rate_limit=server_limit, rate_limit_window="sliding")
+        with bench.sandbox(rows, **knobs) as api:
             def measure(label, env, flags):
                 result = bench.job(api, "pmcrm", {"flags": flags}, label=label, env=env)
                 runs[label].append(result)
@@ -67,7 +74,8 @@ def main(variants: tuple[str, ...], rows: int, pairs: int, latency: float) -> No
     finally:
         bench.close()
     reference = statistics.median(r["seconds"] for r in runs[parsed[0][0]])
-    click.echo(f"36 x {rows:,} rows, {latency * 1000:g} ms per request, first sync, {pairs} runs each (medians):")
+    limited = f", the API allowing {server_limit} requests/s" if server_limit else ""
+    click.echo(f"36 x {rows:,} rows, {latency * 1000:g} ms per request{limited}, first sync, {pairs} runs each (medians):")
     for label, results in runs.items():
         seconds = statistics.median(r["seconds"] for r in results)
         phases = {step: statistics.median(r["phases"].get(step, 0.0) for r in results)
