@@ -6,13 +6,15 @@ against here, for the default settings, without waiting them out."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
 from pmcrm.client import ApiClient
 from pmcrm.errors import RequestFailedError, UnavailableError
 from pmcrm.pipeline import SyncRequest, run_sync
-from pmcrm.transport import HttpSettings
+from pmcrm.ratelimit import RateLimiter
+from pmcrm.transport import FLOW_CONTROL_ATTEMPTS, HttpSettings, Reply, RequestStats, Transport
 from tests.scripted_api import Answer, ScriptedApi, envelope
 
 KEY = "bounded-retries-key-42"
@@ -101,3 +103,45 @@ def test_a_long_retry_after_is_capped_at_max_retry_delay_for_the_request_and_for
     assert page.items == [{"id": 1}] and 0.2 <= time.monotonic() - started < 5
     assert waits == [], "a refusal for the rate waits for the shared pacer, not for a backoff of its own"
     assert settings.worst_case_seconds(retry_after=True) == 3 * (10 + 2) + 2 * 0.2
+
+
+REFUSED = Reply(status=429, headers={"Retry-After": "1"}, content=b"{}")
+ANSWERED = Reply(status=200, content=b'{"response": {"total": 0, "page": 1, "count": 0, "items": []}}')
+
+
+def scripted_transport(replies: list[Reply], others_get_through: bool, max_attempts: int = 2) -> Transport:
+    """A transport whose answers are `replies`, in turn; while a refusal is on its way,
+    another request of the run is accepted if `others_get_through` (what the shared pacer
+    counts as progress). Waits are recorded, not slept."""
+    transport = Transport(HttpSettings(max_attempts=max_attempts, jitter=0.0), RateLimiter(), RequestStats(),
+                          "http://127.0.0.1:9", sleep=lambda seconds: None)
+    answers = iter(replies)
+
+    def once(target: str) -> Reply:
+        reply = next(answers)
+        if reply.status == 429 and others_get_through:
+            transport.limiter.on_success()
+        return replace(reply)
+
+    transport._once = once
+    return transport
+
+
+def test_a_refusal_while_other_requests_get_through_does_not_use_up_an_attempt():
+    # A gateway without bursts refuses two requests closer than its interval however few
+    # came in the second: one request can be refused again and again while the run moves.
+    transport = scripted_transport([REFUSED] * 6 + [ANSWERED], others_get_through=True)
+    reply = transport.get("/v1/task/tasks/list", {"page": 1})
+    assert reply.status == 200 and reply.attempts == 7
+
+
+def test_an_api_that_refuses_everything_still_fails_the_request_after_max_attempts():
+    transport = scripted_transport([REFUSED] * 6 + [ANSWERED], others_get_through=False)
+    reply = transport.get("/v1/task/tasks/list", {"page": 1})
+    assert reply.rate_limited and reply.attempts == 2
+
+
+def test_refusals_while_others_get_through_end_at_flow_control_attempts():
+    transport = scripted_transport([REFUSED] * (FLOW_CONTROL_ATTEMPTS + 5), others_get_through=True)
+    reply = transport.get("/v1/task/tasks/list", {"page": 1})
+    assert reply.rate_limited and reply.attempts == FLOW_CONTROL_ATTEMPTS

@@ -64,6 +64,7 @@ class RateLimiter:
         self.ceiling = rate
         self.limit: float | None = rate
         self.throttled = 0
+        self.accepted = 0  # answers that were not refusals (the transport's sign of progress)
         self.clock = clock
         self._changed = threading.Condition()
         # Waiting is on the condition, so that news (the first answer, a refusal) wakes the
@@ -98,7 +99,8 @@ class RateLimiter:
             refused = f"{self.throttled} request{'s' if self.throttled != 1 else ''} refused and retried"
             if self.limit is None:
                 return (f"the API refused requests before this run had sent enough to tell its rate limit "
-                        f"({refused}): another client may be using the same key")
+                        f"({refused}): another client may be using the same key, or the API allows no burst "
+                        "(requests must come evenly spaced)")
             limit = f"{self.limit:g}"
             if self.ceiling is None:
                 return (f"the API accepts at most {limit} requests per second, learnt from its refusals "
@@ -192,9 +194,10 @@ class RateLimiter:
 
     # ---------------------------------------------------------------- answers
     def on_success(self, left: float | None = None) -> None:
-        if left is None:
-            return
         with self._changed:
+            self.accepted += 1
+            if left is None:
+                return
             elapsed = self.clock() - left
             if elapsed > 0 and (self._rtt is None or elapsed < self._rtt):
                 first = self._rtt is None
