@@ -112,7 +112,7 @@ ANSWERED = Reply(status=200, content=b'{"response": {"total": 0, "page": 1, "cou
 def scripted_transport(replies: list[Reply], others_get_through: bool, max_attempts: int = 2) -> Transport:
     """A transport whose answers are `replies`, in turn; while a refusal is on its way,
     another request of the run is accepted if `others_get_through` (what the shared pacer
-    counts as progress). Waits are recorded, not slept."""
+    counts as progress). Waits are skipped."""
     transport = Transport(HttpSettings(max_attempts=max_attempts, jitter=0.0), RateLimiter(), RequestStats(),
                           "http://127.0.0.1:9", sleep=lambda seconds: None)
     answers = iter(replies)

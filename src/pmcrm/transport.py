@@ -233,7 +233,8 @@ class Transport:
             reply = self._once(target)
             reply.attempts = attempt
             reason = reply.retry_reason()
-            accepted, others_got_through = self.limiter.accepted, self.limiter.accepted > accepted
+            accepted_now = self.limiter.accepted
+            others_got_through, accepted = accepted_now > accepted, accepted_now
             if not (reply.rate_limited and others_got_through):
                 counted += 1  # a refusal while others got through is flow control (module docstring)
             if reason is None or counted >= settings.max_attempts or attempt >= FLOW_CONTROL_ATTEMPTS:
