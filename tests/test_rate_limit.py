@@ -51,6 +51,17 @@ def test_without_bursts_at_the_gateway_a_told_limit_is_kept():
     assert outcome.seconds <= 1.7 * ACCOUNT / 20
 
 
+@pytest.mark.parametrize("limit", [5, 20, 50])
+def test_not_told_a_gateway_without_bursts_is_approached_from_below_and_learnt_with_few_refusals(limit):
+    # Its refusals come with one or two of ours in the second: they tell no limit. The pace
+    # starts again from half the one refused and doubles each second, so the next refusal
+    # comes with enough of ours to tell one (before: 5-17x the ideal, hundreds refused).
+    outcome = simulate(limit, ACCOUNT, gateway_kind=SteadyGateway)
+    assert outcome.limiter.limit is not None and outcome.limiter.limit <= limit
+    assert outcome.refused <= 0.02 * ACCOUNT
+    assert outcome.seconds <= 2.0 * ACCOUNT / limit
+
+
 def limiter_on_a_fake_clock(rate=None) -> tuple[RateLimiter, Clock]:
     """Its waits move the clock instead of passing time."""
     clock = Clock()

@@ -19,8 +19,13 @@ window per key, what real gateways do; a token bucket of N per second is close t
   the requests that left in the second before the refused one, all accepted. From then on
   the run paces as for a known limit. A refused request does not count in the window
   (the gateway did not count it either). A refusal with fewer than MIN_EVIDENCE of ours
-  in the window tells nothing (another client may have spent it): every request waits
-  for its Retry-After (or a window), and the pace ramps up again.
+  in the window tells nothing (another client may have spent it, or the gateway allows no
+  burst): every request waits for its Retry-After (or a window), and the pace ramps up
+  again from half the pace that was refused, doubling each second (RESTART_GROWTH). Why:
+  a gateway without bursts (one request per 1/N s) refuses any pace above N with one or
+  two of ours in the second; ramping back from the start, fourfold, met that refusal
+  again and again (benchmarks/README.md, run K). Ramping up from below it, the run's next
+  refusal comes with enough of ours in the window to tell a limit.
 - Requests in flight when the refusal is answered are part of the same episode: their
   refusals confirm the limit, they do not cut it again.
 - A refusal while our own count of the window is at the limit (within JITTER_SHARE) is
@@ -47,6 +52,7 @@ GUARD = 0.03  # seconds added to a window: request arrival jitter must not put N
 MAX_GUARD = 0.25  # the guard doubles after each jitter episode (below), up to this
 START_IN_FLIGHT = 3.0  # requests a first refusal may cost while the limit is unknown
 GROWTH = 4.0  # the unknown-limit pace is multiplied by this per second, smoothly
+RESTART_GROWTH = 2.0  # ...and by this after a refusal that told no limit (module docstring)
 FIRST_RTT_GUESS = 0.05  # seconds, until the first response measures it
 JITTER_SHARE = 0.1  # a refusal with fewer than 90% of the limit counted tells a lower limit
 LATE = 0.005  # seconds: a thread that wakes later than this leaves at its own time (_left_late)
@@ -81,6 +87,7 @@ class RateLimiter:
         self._epoch = 0  # bumped by news: planned departures are planned again
         self._rtt: float | None = None  # the shortest round trip seen (None: no answer yet)
         self._ramp_from: float | None = None  # when the unknown-limit pace started
+        self._restart_pace: float | None = None  # where it starts again after a refusal that told no limit
         self.on_limit: Callable[[float], None] | None = None  # told each limit learnt (the live display)
 
     @property
@@ -159,10 +166,12 @@ class RateLimiter:
         """Requests per second at time `at`: the limit's, or the ramp's."""
         if self.limit is not None:
             return self.limit
-        start = START_IN_FLIGHT / max(self._rtt or FIRST_RTT_GUESS, 1e-6)
+        start, growth = START_IN_FLIGHT / max(self._rtt or FIRST_RTT_GUESS, 1e-6), GROWTH
+        if self._restart_pace is not None:
+            start, growth = min(start, self._restart_pace), RESTART_GROWTH
         if self._ramp_from is None:
             return start
-        return start * GROWTH ** max(0.0, at - self._ramp_from)
+        return start * growth ** max(0.0, at - self._ramp_from)
 
     def _jitter_floor(self) -> float:
         """Fewest of ours counted in the window of a refusal that jitter still explains:
@@ -221,7 +230,9 @@ class RateLimiter:
             accepted = sum(1 for sent in self._sent if left - WINDOW < sent < left)
             if accepted < MIN_EVIDENCE and self.ceiling is None:
                 # Too few of ours in the window to tell a limit (someone else may have spent
-                # it: another run with the same key): wait as told, then ramp up again.
+                # it: another run with the same key; or a gateway without bursts): wait as
+                # told, then ramp up again from half the pace that was refused.
+                self._restart_pace = max(1.0, self._pace(left) / 2)
                 self._paused_until = max(self._paused_until, now + (retry_after or WINDOW))
                 self._ramp_from = self._paused_until
                 self._episode_from, self._episode_retry_after = now, retry_after
