@@ -145,3 +145,10 @@ def test_refusals_while_others_get_through_end_at_flow_control_attempts():
     transport = scripted_transport([REFUSED] * (FLOW_CONTROL_ATTEMPTS + 5), others_get_through=True)
     reply = transport.get("/v1/task/tasks/list", {"page": 1})
     assert reply.rate_limited and reply.attempts == FLOW_CONTROL_ATTEMPTS
+
+
+def test_a_max_attempts_above_flow_control_attempts_is_still_honoured_in_full():
+    many = FLOW_CONTROL_ATTEMPTS + 5
+    transport = scripted_transport([REFUSED] * (many + 5), others_get_through=False, max_attempts=many)
+    reply = transport.get("/v1/task/tasks/list", {"page": 1})
+    assert reply.rate_limited and reply.attempts == many

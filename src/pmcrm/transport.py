@@ -44,6 +44,7 @@ from pmcrm.ratelimit import RateLimiter
 
 DEFAULT_CONCURRENCY = 16
 FLOW_CONTROL_ATTEMPTS = 20  # attempts of one request at most, refusals while others get through included
+# (or --max-attempts, if higher: the user's bound is never cut)
 RETRY_STATUSES = frozenset(range(500, 600))
 MAX_REDIRECTS = 5
 # Names of the ways a request can fail without an answer, as the retry counts show them.
@@ -237,7 +238,8 @@ class Transport:
             others_got_through, accepted = accepted_now > accepted, accepted_now
             if not (reply.rate_limited and others_got_through):
                 counted += 1  # a refusal while others got through is flow control (module docstring)
-            if reason is None or counted >= settings.max_attempts or attempt >= FLOW_CONTROL_ATTEMPTS:
+            if reason is None or counted >= settings.max_attempts \
+                    or attempt >= max(FLOW_CONTROL_ATTEMPTS, settings.max_attempts):
                 return reply
             self.stats.add("retries", reason)
             if reply.rate_limited:
