@@ -80,9 +80,9 @@ def child_resources(base_url: str, api_key: str, pages: int, reading_threads: in
     from pmcrm.source import select_resources
 
     names = [spec.name for spec in select_resources(None)]
-    channel = multiprocessing.get_context("fork").Queue(maxsize=64)
-    child = multiprocessing.get_context("fork").Process(
-        target=read_in_child, args=(channel, base_url, api_key, pages, reading_threads))
+    fork = multiprocessing.get_context("fork")
+    channel = fork.Queue(maxsize=64)
+    child = fork.Process(target=read_in_child, args=(channel, base_url, api_key, pages, reading_threads))
     child.start()
     inboxes = {name: queue.Queue() for name in names}
 

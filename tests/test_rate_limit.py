@@ -290,6 +290,7 @@ def test_not_told_against_a_gateway_without_bursts_a_sync_completes_with_every_r
         request = sync_request(api, tmp_path, resources=resources)
         result = run_sync(request)
         assert result.ok, result.error
+        pipeline = make_pipeline(request)
         for name in resources:
-            assert_table_equals_truth(make_pipeline(request), name, api.truth(name))
+            assert_table_equals_truth(pipeline, name, api.truth(name))
         assert api.stats()["rate_limited"] > 0, "the gateway refused requests on the way"
