@@ -11,7 +11,8 @@ window per key, what real gateways do; a token bucket of N per second is close t
 - `--rate-limit N` (a known limit): never more than N requests leave in any window
   (a request leaves only when the oldest of the last N left more than WINDOW + GUARD ago,
   GUARD covering network jitter, doubled after each episode of refusals that jitter
-  explains), evenly spaced at least 1/N apart.
+  explains), evenly spaced (WINDOW + GUARD) / N apart: the window's share, spread so that
+  every gap has its margin (a gateway without bursts refuses two closer than 1/N).
 - An unknown limit: the pace starts where a refusal would cost at most START_IN_FLIGHT
   requests (START_IN_FLIGHT / round-trip time: unpaced on a fast network, 40/s at 50 ms)
   and grows by GROWTH per second, smoothly, so that the window's count follows the pace.
@@ -31,8 +32,14 @@ window per key, what real gateways do; a token bucket of N per second is close t
 - A refusal while our own count of the window is at the limit (within JITTER_SHARE) is
   jitter: requests left apart and arrived bunched up (a busy CPU delays some by tens of
   ms, on either side of the wire). The guard widens, the limit stays, and refusals of
-  requests that leave within the next window are the same jitter (the gateway's window
-  is still the bunched-up one).
+  requests that leave within a window of the widening are the same jitter (the
+  gateway's window is still the bunched-up one).
+- A refusal under a limit with fewer of ours in the window than jitter explains is in
+  doubt: a lower limit (the window is full) or a gateway without bursts (two of ours
+  arrived bunched). One probe, two gaps after the last request that left, tells: refused
+  too, the limit is the count; passed, it was jitter. The others wait for its answer.
+  Why: read as a lower limit, such a gateway's refusals cut a told 20/s to 1-3/s for the
+  rest of the run (benchmarks/README.md, run E: 6.8x the ideal).
 - `Retry-After`: a whole number of seconds ("1") is often far longer than the wait the
   window needs; the window decides when requests resume. Should a request that left
   after such a resumption be refused again within the Retry-After, the API means it: from
@@ -88,6 +95,7 @@ class RateLimiter:
         self._rtt: float | None = None  # the shortest round trip seen (None: no answer yet)
         self._ramp_from: float | None = None  # when the unknown-limit pace started
         self._restart_pace: float | None = None  # where it starts again after a refusal that told no limit
+        self._doubt: _Doubt | None = None  # a refusal that may tell a lower limit, until a probe answers
         self.on_limit: Callable[[float], None] | None = None  # told each limit learnt (the live display)
 
     @property
@@ -116,7 +124,8 @@ class RateLimiter:
                 return (f"the API accepts at most {limit} requests per second, fewer than --rate-limit "
                         f"{self.ceiling:g} ({refused}); use --rate-limit {limit}")
             return (f"{refused} at --rate-limit {self.ceiling:g}: requests reached the API closer together "
-                    "than they left (network or CPU delays); the pacer widened its margin")
+                    "than they left (network or CPU delays), or the API allows no burst; the pacer widened "
+                    "its margin")
 
     # ------------------------------------------------------------------ leaving
     def acquire(self) -> float:
@@ -136,8 +145,9 @@ class RateLimiter:
         departure = max(now, self._paused_until)
         if self._rtt is None and len(self._sent) >= START_IN_FLIGHT and self.limit is None:
             departure = max(departure, now + FIRST_RTT_GUESS)  # planned again at the first answer
-        pace = self._pace(departure)
-        departure = max(departure, self._last_departure + 1.0 / pace)
+        departure = max(departure, self._last_departure + self._gap(departure))
+        if self._doubt is not None:
+            departure = self._doubt.hold(departure)
         cap = self.limit
         if cap is not None:
             span = WINDOW + self._guard
@@ -161,6 +171,17 @@ class RateLimiter:
         bisect.insort(self._sent, now)
         self._last_departure = max(self._last_departure, now)
         return now
+
+    def _gap(self, at: float) -> float:
+        """Seconds between two departures. Under a limit, its window's share: N requests
+        per WINDOW + guard, as the window allows, spread evenly. Why: a gateway without
+        bursts (nginx's limit_req) refuses two requests that arrive closer than 1/N; spaced
+        1/N exactly, the network's jitter bunches half the pairs. Spread evenly, the guard
+        is a margin on every gap, at no cost against a sliding window (whose N per
+        WINDOW + guard allows no more anyway)."""
+        if self.limit is not None:
+            return (WINDOW + self._guard) / self.limit
+        return 1.0 / self._pace(at)
 
     def _pace(self, at: float) -> float:
         """Requests per second at time `at`: the limit's, or the ramp's."""
@@ -207,6 +228,11 @@ class RateLimiter:
             self.accepted += 1
             if left is None:
                 return
+            if self._doubt is not None and left >= self._doubt.probe_from:
+                # Passed right after the refusal in doubt: the gateway's window was not full.
+                # Jitter (or a gateway without bursts), not a lower limit.
+                self._doubt = None
+                self._jitter(self.clock())
             elapsed = self.clock() - left
             if elapsed > 0 and (self._rtt is None or elapsed < self._rtt):
                 first = self._rtt is None
@@ -222,6 +248,13 @@ class RateLimiter:
             now = self.clock()
             left = now if left is None else left
             self._forget(left)  # the gateway did not count it
+            if self._doubt is not None:
+                if left < self._doubt.probe_from:
+                    return  # in flight with the refusal in doubt: the probe decides
+                # Refused right after it too: the window is full, the limit is lower.
+                accepted, self._doubt = self._doubt.accepted, None
+                self._learn(accepted, retry_after, now)
+                return
             if left < self._episode_from:
                 # In flight with the refusal that began the episode: it confirms what that one
                 # told. (Not even one less: arrivals reorder, a refusal of a request that left
@@ -244,22 +277,62 @@ class RateLimiter:
                 # Requests that leave within a window of such a refusal meet the same
                 # bunched-up window at the gateway: they widen the guard once, not again,
                 # and lower nothing (our own count of that window is the one that is off).
-                if left >= self._jitter_until:
-                    self._guard = min(self._guard * 2, MAX_GUARD)
-                    self._news()
-                self._jitter_until = now + WINDOW + self._guard
-                # No Retry-After to believe: jitter, not the API.
-                self._episode_from, self._episode_retry_after = now, None
+                self._jitter(now, widen=left >= self._jitter_until)
                 return
-            learned = max(1.0, float(accepted))
-            if self.ceiling is not None:
-                learned = min(learned, self.ceiling)
-            if retry_after and now < self._episode_from + (self._episode_retry_after or 0.0):
-                self._strict_retry_after = True  # refused again within its Retry-After: it means it
-            if self._strict_retry_after and retry_after:
-                self._paused_until = max(self._paused_until, now + retry_after)
-            self.limit = learned
-            self._episode_from, self._episode_retry_after = now, retry_after
+            if self.limit is not None:
+                # Fewer of ours in the window than the limit: a lower limit, or a gateway
+                # without bursts that saw two of ours bunched up. A probe tells which (_Doubt),
+                # if it can leave while a full window would still be full.
+                last_left = max((sent for sent in self._sent if sent <= now), default=left)
+                probe_from = max(now, last_left + 2 * self._gap(now))
+                oldest = min((sent for sent in self._sent if left - WINDOW < sent < left), default=left)
+                if probe_from + self._gap(now) < oldest + WINDOW:
+                    self._doubt = _Doubt(accepted, probe_from, until=now + WINDOW + self._guard)
+                    self._news()
+                    return
+            self._learn(accepted, retry_after, now)
+
+    def _jitter(self, now: float, widen: bool = True) -> None:
+        """Jitter, not a lower limit: windows (and gaps) get a wider margin, once per window."""
+        if widen:
+            self._guard = min(self._guard * 2, MAX_GUARD)
+            self._jitter_until = now + WINDOW + self._guard
             self._news()
-            if self.on_limit is not None:
-                self.on_limit(learned)
+        # No Retry-After to believe: jitter, not the API.
+        self._episode_from, self._episode_retry_after = now, None
+
+    def _learn(self, accepted: int, retry_after: float | None, now: float) -> None:
+        """The limit is the `accepted` requests of ours in the refused one's window."""
+        learned = max(1.0, float(accepted))
+        if self.ceiling is not None:
+            learned = min(learned, self.ceiling)
+        if retry_after and now < self._episode_from + (self._episode_retry_after or 0.0):
+            self._strict_retry_after = True  # refused again within its Retry-After: it means it
+        if self._strict_retry_after and retry_after:
+            self._paused_until = max(self._paused_until, now + retry_after)
+        self.limit = learned
+        self._episode_from, self._episode_retry_after = now, retry_after
+        self._news()
+        if self.on_limit is not None:
+            self.on_limit(learned)
+
+
+class _Doubt:
+    """A refusal with fewer of ours in its window than the limit kept: either the limit is
+    lower (a sliding window is full, and refuses the next request too) or the gateway
+    allows no burst and saw two of ours bunched up (a request two gaps later passes). One
+    probe tells, leaving two gaps after the last departure (`probe_from`), at the cost of
+    one more refusal when the limit is lower; answers of requests that left before it
+    decide nothing. The others wait for the probe's answer, at most until `until` (a probe
+    lost to a network error decides nothing: requests leave again, the next answer decides)."""
+
+    def __init__(self, accepted: int, probe_from: float, until: float):
+        self.accepted, self.probe_from, self.until = accepted, probe_from, until
+        self._probe_planned = False
+
+    def hold(self, departure: float) -> float:
+        """When a request may leave: the first one planned as the probe, the others after."""
+        if not self._probe_planned:
+            self._probe_planned = True
+            return max(departure, self.probe_from)
+        return max(departure, self.until)
