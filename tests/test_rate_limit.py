@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from pmcrm.ratelimit import GUARD, WINDOW, RateLimiter
+from pmcrm.ratelimit import GUARD, MEASURED_AFTER, MIN_GUARD, WINDOW, RateLimiter
 from tests.rate_limit_sim import Clock, SlidingWindowGateway, SteadyGateway, simulate
 
 ACCOUNT = 832  # the requests of a 36 x 2,000-row sync
@@ -270,6 +270,42 @@ def test_a_refusal_that_jitter_explains_widens_the_guard_and_keeps_the_limit():
     clock.now = later[-1] + 0.05
     limiter.on_throttled(retry_after=1, left=later[-1])  # jitter again: a new episode
     assert limiter._guard == 4 * GUARD and limiter.limit == 5
+
+
+def answered_in(limiter, clock, round_trips) -> None:
+    """One request per round trip, each answered that many seconds after it left."""
+    for rtt in round_trips:
+        left = limiter.acquire()
+        clock.now = left + rtt
+        limiter.on_success(left)
+
+
+def test_on_a_steady_network_the_guard_shrinks_to_what_the_round_trips_vary():
+    # 52-58 ms round trips at 50 ms of latency (the sandbox): 10 ms of guard covers them,
+    # and a told limit's run is 2% shorter than with 30 ms.
+    limiter, clock = limiter_on_a_fake_clock(10)
+    answered_in(limiter, clock, [0.117] + [0.052] * (MEASURED_AFTER - 1))  # connections opened
+    answered_in(limiter, clock, [0.052 + 0.006 * (i % 2) for i in range(MEASURED_AFTER)])
+    assert limiter._guard == pytest.approx(MIN_GUARD)
+    left = [limiter.acquire() for _ in range(3)]
+    assert left[2] - left[1] == pytest.approx((WINDOW + MIN_GUARD) / 10)
+
+
+def test_on_a_jumpy_network_the_guard_stays_and_before_enough_answers_too():
+    limiter, clock = limiter_on_a_fake_clock(10)
+    answered_in(limiter, clock, [0.05] * (2 * MEASURED_AFTER - 1))
+    assert limiter._guard == GUARD, "too few round trips to tell (the first ones open connections)"
+    answered_in(limiter, clock, [0.05, 0.09])  # 40 ms apart: more than GUARD covers
+    assert limiter._guard == GUARD, "never above GUARD from round trips alone"
+
+
+def test_after_refusals_widened_the_guard_round_trips_no_longer_shrink_it():
+    limiter, clock = limiter_on_a_fake_clock(5)
+    left = [limiter.acquire() for _ in range(6)]
+    clock.now = left[-1] + 0.05
+    limiter.on_throttled(retry_after=1, left=left[-1])  # jitter: the guard doubles
+    answered_in(limiter, clock, [0.05] * 3 * MEASURED_AFTER)
+    assert limiter._guard == 2 * GUARD
 
 
 def told_ten_and_refused_at_the_third_request():
