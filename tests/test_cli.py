@@ -101,6 +101,8 @@ def test_sync_with_a_wrong_key_exits_2_and_creates_no_data_tables(sandbox):
     assert result.exit_code == 2
     assert "API error 11" in result.output and "Check the API key" in result.output
     assert "wrong-key-42" not in result.output
+    assert "rows read" not in result.output and "into DuckDB" not in result.output, \
+        "no empty table, no destination it never reached: the error line says it all"
     with duckdb.connect("cli.duckdb") as db:
         tables = db.sql("select table_name from information_schema.tables where table_schema = 'pmcrm_data'").fetchall()
     assert [t for (t,) in tables if not t.startswith("_")] == [], "only dlt's and the runs log"

@@ -29,6 +29,26 @@ def fail(message: str, exit_code: int) -> NoReturn:
 
 
 def print_summary(result: SyncResult, out: Console = console) -> None:
+    if result.ok or result.rows or result.written:
+        print_tables(result, out)
+    retries = ", ".join(f"{reason}: {n}" for reason, n in sorted(result.stats.retries.items()))
+    out.print(
+        f"requests: {result.stats.requests}   retries: {result.stats.total_retries}"
+        + (f" ({retries})" if retries else "")
+        + f"   duration: {result.duration:.1f} s",
+        highlight=False,
+    )
+    if result.stats.bad_values:
+        kept = ", ".join(f"{col}: {n}" for col, n in sorted(result.stats.bad_values.items()))
+        out.print(f"[yellow]values that did not fit their column (kept in *__v_text): {escape(kept)}[/]")
+    for note in result.notes:
+        out.print(f"[yellow]{escape(note)}[/]")
+
+
+def print_tables(result: SyncResult, out: Console) -> None:
+    """Rows per table, where they went, and what each mode means. Not for a failed run that
+    read nothing (a wrong key): an empty table and a destination it never reached only
+    pushed its one error line down."""
     table = Table(title="pmcrm sync", show_footer=True)
     table.add_column("table", footer="total")
     table.add_column("mode")
@@ -44,18 +64,6 @@ def print_summary(result: SyncResult, out: Console = console) -> None:
     used = set(result.modes.values())
     for mode in (m for m in MODES if m in used):
         out.print(f"[dim]{mode}: {MODES[mode]}[/]", highlight=False)
-    retries = ", ".join(f"{reason}: {n}" for reason, n in sorted(result.stats.retries.items()))
-    out.print(
-        f"requests: {result.stats.requests}   retries: {result.stats.total_retries}"
-        + (f" ({retries})" if retries else "")
-        + f"   duration: {result.duration:.1f} s",
-        highlight=False,
-    )
-    if result.stats.bad_values:
-        kept = ", ".join(f"{col}: {n}" for col, n in sorted(result.stats.bad_values.items()))
-        out.print(f"[yellow]values that did not fit their column (kept in *__v_text): {escape(kept)}[/]")
-    for note in result.notes:
-        out.print(f"[yellow]{escape(note)}[/]")
 
 
 def finish(result: SyncResult) -> None:
