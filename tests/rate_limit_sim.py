@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 
 from pmcrm.ratelimit import RateLimiter
-from pmcrm.sandbox.gateway_limits import SlidingWindow, SteadyPace
+from pmcrm.sandbox.gateway_limits import FixedWindow, SlidingWindow, SteadyPace
 
 
 class Gateway:
@@ -42,6 +42,12 @@ class SlidingWindowGateway(Gateway):
 
     def most_in_one_window(self, history: list[float]) -> int:
         return max((sum(1 for t in history if start <= t < start + 1.0) for start in history), default=0)
+
+
+class FixedWindowGateway(Gateway):
+    """At most `limit` accepted requests in each whole second of the simulation's clock."""
+
+    kind = FixedWindow
 
 
 class SteadyGateway(Gateway):

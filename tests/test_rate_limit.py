@@ -13,7 +13,7 @@ import time
 import pytest
 
 from pmcrm.ratelimit import GUARD, MEASURED_AFTER, MIN_GUARD, WINDOW, RateLimiter
-from tests.rate_limit_sim import Clock, SlidingWindowGateway, SteadyGateway, simulate
+from tests.rate_limit_sim import Clock, FixedWindowGateway, SlidingWindowGateway, SteadyGateway, simulate
 
 ACCOUNT = 832  # the requests of a 36 x 2,000-row sync
 
@@ -61,6 +61,19 @@ def test_not_told_a_gateway_without_bursts_is_approached_from_below_and_learnt_w
     assert outcome.limiter.limit is not None and outcome.limiter.limit <= limit
     assert outcome.refused <= 0.02 * ACCOUNT
     assert outcome.seconds <= 2.0 * ACCOUNT / limit
+
+
+@pytest.mark.parametrize("told", [None, "the limit", "above it"])
+@pytest.mark.parametrize("limit", [5, 20, 50])
+def test_a_counter_per_clock_second_is_paced_as_a_window_is(limit, told):
+    # A counter per key and second (an application's way; the platform's "Request rate per
+    # second exceeded" may be one) lets 2 x limit through across a second's edge, and
+    # refuses at the limit within it: learnt, or told, as a sliding window's.
+    told_limit = {None: None, "the limit": limit, "above it": 2 * limit}[told]
+    outcome = simulate(limit, ACCOUNT, told=told_limit, gateway_kind=FixedWindowGateway)
+    assert outcome.limiter.limit in (limit, limit + 1), "the limit, or one more across an edge"
+    assert outcome.refused <= (0 if told == "the limit" else 10)
+    assert outcome.seconds <= 1.10 * ACCOUNT / limit
 
 
 def limiter_on_a_fake_clock(rate=None) -> tuple[RateLimiter, Clock]:

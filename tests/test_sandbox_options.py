@@ -84,7 +84,7 @@ def test_impossible_options_are_refused(bad):
     (dict(default_page_size=0), "default_page_size must be >= 1"),
     (dict(total_field="sum"), "total_field must be one of total, total_result, both, got 'sum'"),
     (dict(url_form="api"), "url_form must be one of spec, platform, got 'api'"),
-    (dict(rate_limit_window="fixed"), "rate_limit_window must be one of bucket, sliding, steady, got 'fixed'"),
+    (dict(rate_limit_window="calendar"), "rate_limit_window must be one of bucket, sliding, fixed, steady, got 'calendar'"),
     (dict(rate_limit_window="sliding", rate_limit=1.5),
      "a sliding window counts whole requests: rate_limit must be a whole number"),
     (dict(rate_limit_status=200), "rate_limit_status must be an HTTP error status (400-599)"),

@@ -1,12 +1,13 @@
 """How a refusal looks (rate_limit_status, rate_limit_body, retry_after) and how requests are counted
-(rate_limit_window: a token bucket, a strict sliding one-second window, or a steady pace with no burst)."""
+(rate_limit_window: a token bucket, a strict sliding one-second window, a counter per clock
+second, or a steady pace with no burst)."""
 
 from __future__ import annotations
 
 import pytest
 
 from pmcrm.sandbox import Sandbox, SandboxOptions
-from pmcrm.sandbox.gateway_limits import SlidingWindow, SteadyPace, TokenBucket
+from pmcrm.sandbox.gateway_limits import FixedWindow, SlidingWindow, SteadyPace, TokenBucket
 from pmcrm.sandbox.raw_client import SandboxClient
 
 TASKS = "/v1/task/tasks/list"
@@ -100,6 +101,20 @@ def test_the_window_is_kept_per_key():
 def test_rate_limit_zero_means_unlimited_in_a_sliding_window_too():
     window = SlidingWindow(rate=0)
     assert all(window.retry_after("k") is None for _ in range(1000))
+
+
+def test_a_fixed_window_counts_each_second_of_the_clock_on_its_own():
+    clock = Clock()
+    fixed = FixedWindow(rate=2, clock=clock)
+    # Two pass in second 0, the third is refused; at 1.0 the count starts again, so four
+    # pass within 0.2 s across the edge (a sliding window would pass two).
+    assert answers(fixed, clock, [0.0, 0.9, 0.95, 1.0, 1.1, 1.2]) == [None, None, 1, None, None, 1]
+
+
+def test_the_sandbox_counts_per_clock_second_when_asked():
+    # Five at once: at most one edge of a second among them, so at most four pass.
+    statuses = [reply.status for reply in burst(5, rate_limit=2, rate_limit_window="fixed")]
+    assert statuses[0] == 200 and 1 <= statuses.count(429) <= 3
 
 
 def test_a_steady_pace_refuses_two_requests_closer_than_one_interval_however_few_in_the_second():

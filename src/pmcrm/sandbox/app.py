@@ -24,7 +24,7 @@ from .data import Dataset
 from .error_answers import BadRequest, error_body
 from .faults import FaultPlan
 from .filters import parse_row_query
-from .gateway_limits import RATE_LIMIT_MESSAGE, SlidingWindow, SteadyPace, TokenBucket
+from .gateway_limits import RATE_LIMIT_MESSAGE, FixedWindow, SlidingWindow, SteadyPace, TokenBucket
 from .options import SandboxOptions
 from .page_cache import PageRenderer, PageRequest
 from .stats import Stats
@@ -201,10 +201,10 @@ class SandboxApp:
         return json_response(orjson.dumps(result))
 
 
-LIMITERS = {"bucket": TokenBucket, "sliding": SlidingWindow, "steady": SteadyPace}
+LIMITERS = {"bucket": TokenBucket, "sliding": SlidingWindow, "fixed": FixedWindow, "steady": SteadyPace}
 
 
-def make_limiter(options: SandboxOptions) -> TokenBucket | SlidingWindow | SteadyPace:
+def make_limiter(options: SandboxOptions) -> TokenBucket | SlidingWindow | FixedWindow | SteadyPace:
     """The gateway's limit in the configured style."""
     return LIMITERS[options.rate_limit_window](options.rate_limit)
 

@@ -72,7 +72,8 @@ def parse_fault_kinds(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--rate-limit", default=DEFAULTS["rate_limit"], show_default=True, type=click.FloatRange(0),
               help="Requests per second per key before a refusal, HTTP 429 by default (0: unlimited).")
 @choice("rate_limit_window", "bucket: bursts of one second's worth; sliding: at most --rate-limit requests "
-                             "in any one second; steady: no burst, one request per 1/--rate-limit seconds.")
+                             "in any one second; fixed: at most --rate-limit in each second of the clock; "
+                             "steady: no burst, one request per 1/--rate-limit seconds.")
 @click.option("--rate-limit-status", default=DEFAULTS["rate_limit_status"], show_default=True,
               type=click.IntRange(400, 599), help="HTTP status of a rate-limit refusal.")
 @choice("rate_limit_body", 'json: {"message", "retry_after"}; string: {"error": "Request rate per second exceeded"}.')

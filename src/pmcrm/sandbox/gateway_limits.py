@@ -1,7 +1,9 @@
 """How the sandbox refuses too many requests: the counting, and the answer's style.
 
 Counting is per API key: a token bucket (bursts of one second's worth), a strict
-sliding one-second window (the default), as API gateways count, or a steady pace with no
+sliding one-second window (the default), as API gateways count, a fixed window per
+clock second (a counter per key and second, as an application often counts: the
+platform's "Request rate per second exceeded" may well be one), or a steady pace with no
 burst at all (one request per 1/rate seconds, as nginx's `limit_req` without `burst`). Clients
 report the real platform's refusal as a non-2xx answer with the body
 ``{"error": "Request rate per second exceeded"}``, status undocumented and no
@@ -18,7 +20,7 @@ from typing import Callable
 
 
 
-RATE_LIMIT_WINDOWS = ("bucket", "sliding", "steady")
+RATE_LIMIT_WINDOWS = ("bucket", "sliding", "fixed", "steady")
 RATE_LIMIT_BODIES = ("json", "string")
 RATE_LIMIT_MESSAGE = "Request rate per second exceeded"
 Clock = Callable[[], float]
@@ -68,6 +70,30 @@ class SlidingWindow:
             passed.append(now)
             return None
         return max(1, math.ceil(round(passed[0] + 1.0 - now, 6)))  # round: float noise must not add a second
+
+
+class FixedWindow:
+    """At most ``rate`` passed requests per key in each second of the clock (12:00:01.000
+    to 12:00:01.999...); refusals do not count. Unlike a sliding window, 2 x rate may pass
+    within a second that spans two of the clock's. Why in the sandbox: an application that
+    keeps a counter per key and second (a PHP platform's likely way) counts like this."""
+
+    def __init__(self, rate: float, clock: Clock = time.time):
+        self.limit = int(rate)
+        self.clock = clock
+        self._counts: dict[str, tuple[int, int]] = {}  # key -> (second, passed in it)
+
+    def retry_after(self, api_key: str) -> int | None:
+        """None if the request may pass, else 1: the next second starts within one."""
+        if self.limit <= 0:
+            return None
+        second = math.floor(self.clock())
+        counted, passed = self._counts.get(api_key, (second, 0))
+        passed = passed if counted == second else 0
+        if passed < self.limit:
+            self._counts[api_key] = (second, passed + 1)
+            return None
+        return 1
 
 
 class SteadyPace:

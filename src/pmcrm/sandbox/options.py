@@ -53,7 +53,7 @@ class SandboxOptions:
     url_form: str = "spec"  # "spec": /v1/<module>/...; "platform": only /api/v1/module/<module>/...
     latency: float = 0.0  # seconds added to every API request (never blocks other requests)
     rate_limit: float = 0.0  # requests per second per key; 0 = unlimited
-    rate_limit_window: str = "sliding"  # "sliding": a strict one-second window, as real gateways; "bucket": bursts allowed; "steady": no burst
+    rate_limit_window: str = "sliding"  # "sliding": a strict one-second window, as real gateways; "bucket": bursts allowed; "fixed": per clock second; "steady": no burst
     rate_limit_status: int = 429  # the HTTP status of a refusal
     rate_limit_body: str = "json"  # "json" (message and retry_after) or "string" (the platform's words)
     retry_after: bool = True  # send Retry-After with a refusal
