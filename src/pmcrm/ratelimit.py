@@ -11,8 +11,9 @@ window per key, what real gateways do; a token bucket of N per second is close t
 - `--rate-limit N` (a known limit): never more than N requests leave in any window
   (a request leaves only when the oldest of the last N left more than WINDOW + GUARD ago,
   GUARD covering network jitter: 30 ms, or less when the round trips vary less
-  (_measure_guard), doubled after each episode of refusals that jitter explains), evenly spaced (WINDOW + GUARD) / N apart: the window's share, spread so that
-  every gap has its margin (a gateway without bursts refuses two closer than 1/N).
+  (_measure_guard), doubled after each episode of refusals that jitter explains),
+  evenly spaced (WINDOW + GUARD) / N apart: the window's share, spread so that every
+  gap has its margin (a gateway without bursts refuses two closer than 1/N).
 - An unknown limit: the pace starts where a refusal would cost at most START_IN_FLIGHT
   requests (START_IN_FLIGHT / round-trip time: unpaced on a fast network, 40/s at 50 ms)
   and grows by GROWTH per second, smoothly, so that the window's count follows the pace.
