@@ -76,6 +76,26 @@ def test_a_counter_per_clock_second_is_paced_as_a_window_is(limit, told):
     assert outcome.seconds <= 1.10 * ACCOUNT / limit
 
 
+class HalfTakenAfterTenSeconds(SlidingWindowGateway):
+    """From 10 s on, another client with the same key spends half of every window."""
+
+    def accepts(self, at: float) -> bool:
+        if at >= 10.0:
+            self._limiter.limit = self.limit // 2
+        return super().accepts(at)
+
+
+@pytest.mark.parametrize("told", [20, None])
+def test_another_client_taking_half_the_limit_mid_run_is_learnt_within_a_few_windows(told):
+    # Its refusals come with fewer of ours in the window than the limit; the window before
+    # was full of ours, so the first are taken as jitter, and within two windows the
+    # lower limit is learnt (200 requests at 20/s, then 632 at 10/s: 73.2 s at best).
+    outcome = simulate(20, ACCOUNT, told=told, gateway_kind=HalfTakenAfterTenSeconds)
+    assert outcome.limiter.limit == 10
+    assert outcome.refused <= 25
+    assert outcome.seconds <= 1.10 * (10 + (ACCOUNT - 200) / 10)
+
+
 def limiter_on_a_fake_clock(rate=None) -> tuple[RateLimiter, Clock]:
     """Its waits move the clock instead of passing time."""
     clock = Clock()

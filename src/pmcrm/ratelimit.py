@@ -39,6 +39,9 @@ window per key, what real gateways do; a token bucket of N per second is close t
   doubt: a lower limit (the window is full) or a gateway without bursts (two of ours
   arrived bunched). One probe, two gaps after the last request that left, tells: refused
   too, the limit is the count; passed, it was jitter. The others wait for its answer.
+  When the window is too full of ours for a probe to tell, a window of the last two that
+  held the limit's worth of ours, all accepted, says jitter (a window that full cannot be
+  lower); else the count is the limit.
   Why: read as a lower limit, such a gateway's refusals cut a told 20/s to 1-3/s for the
   rest of the run (benchmarks/README.md, run E: 6.8x the ideal).
 - `Retry-After`: a whole number of seconds ("1") is often far longer than the wait the
@@ -317,7 +320,23 @@ class RateLimiter:
                     self._doubt = _Doubt(accepted, probe_from, until=now + WINDOW + self._guard)
                     self._news()
                     return
+                if self._most_in_a_window(now) >= self._jitter_floor():
+                    # Too late for a probe, but a window of the last two held about the limit
+                    # of ours, all accepted: a sliding window that full cannot be lower now
+                    # (unless another client came: its refusals tell it within two windows).
+                    self._jitter(now, widen=left >= self._jitter_until)
+                    return
             self._learn(accepted, retry_after, now)
+
+    def _most_in_a_window(self, now: float) -> int:
+        """The most of ours accepted within one WINDOW, among those that left by `now`."""
+        left = [sent for sent in self._sent if sent <= now]
+        most, start = 0, 0
+        for end, moment in enumerate(left):
+            while moment - left[start] >= WINDOW:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
 
     def _jitter(self, now: float, widen: bool = True) -> None:
         """Jitter, not a lower limit: windows (and gaps) get a wider margin, once per window."""
