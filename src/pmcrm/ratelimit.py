@@ -40,8 +40,8 @@ window per key, what real gateways do; a token bucket of N per second is close t
   arrived bunched). One probe, two gaps after the last request that left, tells: refused
   too, the limit is the count; passed, it was jitter. The others wait for its answer.
   When the window is too full of ours for a probe to tell, a window of the last two that
-  held the limit's worth of ours, all accepted, says jitter (a window that full cannot be
-  lower); else the count is the limit.
+  held a told limit's worth of ours, all accepted, says jitter (a window that full cannot
+  be lower); else the count is the limit.
   Why: read as a lower limit, such a gateway's refusals cut a told 20/s to 1-3/s for the
   rest of the run (benchmarks/README.md, run E: 6.8x the ideal).
 - `Retry-After`: a whole number of seconds ("1") is often far longer than the wait the
@@ -320,10 +320,12 @@ class RateLimiter:
                     self._doubt = _Doubt(accepted, probe_from, until=now + WINDOW + self._guard)
                     self._news()
                     return
-                if self._most_in_a_window(now) >= self._jitter_floor():
-                    # Too late for a probe, but a window of the last two held about the limit
-                    # of ours, all accepted: a sliding window that full cannot be lower now
-                    # (unless another client came: its refusals tell it within two windows).
+                if self.limit == self.ceiling and self._most_in_a_window(now) >= self._jitter_floor():
+                    # Too late for a probe, but a window of the last two held about the told
+                    # limit of ours, all accepted: a sliding window that full cannot be lower
+                    # now (unless another client came: its refusals tell it within two
+                    # windows). Not for a learnt limit: one learnt across the edge of a
+                    # counter per clock second can be too high, and its count corrects it.
                     self._jitter(now, widen=left >= self._jitter_until)
                     return
             self._learn(accepted, retry_after, now)
