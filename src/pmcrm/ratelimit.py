@@ -239,12 +239,13 @@ class RateLimiter:
             self.accepted += 1
             if left is None:
                 return
+            now = self.clock()
             if self._doubt is not None and left >= self._doubt.probe_from:
                 # Passed right after the refusal in doubt: the gateway's window was not full.
                 # Jitter (or a gateway without bursts), not a lower limit.
                 self._doubt = None
-                self._jitter(self.clock())
-            elapsed = self.clock() - left
+                self._jitter(now)
+            elapsed = now - left
             self._measure_guard(elapsed)
             if elapsed > 0 and (self._rtt is None or elapsed < self._rtt):
                 first = self._rtt is None
@@ -290,7 +291,8 @@ class RateLimiter:
                 # told. (Not even one less: arrivals reorder, a refusal of a request that left
                 # first does not mean one fewer was accepted.)
                 return
-            accepted = sum(1 for sent in self._sent if left - WINDOW < sent < left)
+            window = [sent for sent in self._sent if left - WINDOW < sent < left]  # the refused one's
+            accepted = len(window)
             if accepted < MIN_EVIDENCE and self.ceiling is None:
                 # Too few of ours in the window to tell a limit (someone else may have spent
                 # it: another run with the same key; or a gateway without bursts): wait as
@@ -313,10 +315,10 @@ class RateLimiter:
                 # Fewer of ours in the window than the limit: a lower limit, or a gateway
                 # without bursts that saw two of ours bunched up. A probe tells which (_Doubt),
                 # if it can leave while a full window would still be full.
+                gap = self._gap(now)
                 last_left = max((sent for sent in self._sent if sent <= now), default=left)
-                probe_from = max(now, last_left + 2 * self._gap(now))
-                oldest = min((sent for sent in self._sent if left - WINDOW < sent < left), default=left)
-                if probe_from + self._gap(now) < oldest + WINDOW:
+                probe_from = max(now, last_left + 2 * gap)
+                if probe_from + gap < min(window, default=left) + WINDOW:
                     self._doubt = _Doubt(accepted, probe_from, until=now + WINDOW + self._guard)
                     self._news()
                     return
