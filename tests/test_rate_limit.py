@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from pmcrm.ratelimit import GUARD, MEASURED_AFTER, MIN_GUARD, WINDOW, RateLimiter
+from pmcrm.ratelimit import GUARD, MEASURED_AFTER, MIN_GUARD, NO_BURST_GROWTH, WINDOW, RateLimiter
 from tests.rate_limit_sim import Clock, FixedWindowGateway, SlidingWindowGateway, SteadyGateway, simulate
 
 ACCOUNT = 832  # the requests of a 36 x 2,000-row sync
@@ -34,7 +34,7 @@ def test_told_the_limit_no_request_is_refused_and_the_run_takes_at_most_5_percen
     assert SlidingWindowGateway(limit).most_in_one_window(outcome.accepted_at) <= limit
 
 
-@pytest.mark.parametrize("told, real", [(10, 6), (20, 13), (50, 20), (10, 2), (3, 1)])
+@pytest.mark.parametrize("told, real", [(10, 6), (20, 13), (20, 17), (50, 20), (10, 2), (3, 1)])
 def test_told_a_limit_above_the_real_one_the_real_one_is_learnt_within_a_few_refusals(told, real):
     # A plan's limit misremembered: the first refusals teach the real one, as when not told.
     outcome = simulate(real, ACCOUNT, told=told)
@@ -43,13 +43,19 @@ def test_told_a_limit_above_the_real_one_the_real_one_is_learnt_within_a_few_ref
     assert outcome.seconds <= 1.10 * ACCOUNT / real
 
 
-def test_without_bursts_at_the_gateway_a_told_limit_is_kept():
+@pytest.mark.parametrize("seed", range(1, 9))
+@pytest.mark.parametrize("jitter", [0.01, 0.02])
+@pytest.mark.parametrize("limit", [20, 50])
+def test_without_bursts_at_the_gateway_a_told_limit_is_kept(limit, jitter, seed):
     # Two requests 1/limit apart that the network bunches up are refused by such a gateway
     # with only one or two of ours in the second. The next request, one gap later, passes:
-    # no lower limit (a sliding window that is full refuses it too), the margin widens.
-    outcome = simulate(20, ACCOUNT, told=20, gateway_kind=SteadyGateway)
-    assert outcome.limiter.limit == 20
-    assert outcome.seconds <= 1.7 * ACCOUNT / 20
+    # no lower limit (a sliding window that is full refuses it too), the margin widens. Later
+    # refusals with too many of ours in the window for a probe count nothing either (before:
+    # a told 20/s was cut to 12-16/s in 52 of 160 such runs).
+    outcome = simulate(limit, ACCOUNT, told=limit, gateway_kind=SteadyGateway, jitter=jitter, seed=seed)
+    assert outcome.limiter.limit == limit
+    assert outcome.refused <= 12
+    assert outcome.seconds <= 1.6 * ACCOUNT / limit
 
 
 @pytest.mark.parametrize("limit", [5, 20, 50])
@@ -365,8 +371,8 @@ def test_the_probe_passing_means_no_burst_not_a_lower_limit_the_margin_widens():
     probe = limiter.acquire()
     clock.now = probe + 0.05
     limiter.on_success(probe)
-    assert limiter.limit == 10 and limiter._guard == 2 * GUARD
-    assert limiter.acquire() == pytest.approx(probe + (WINDOW + 2 * GUARD) / 10), "the others leave at once"
+    assert limiter.limit == 10 and limiter._guard == NO_BURST_GROWTH * GUARD
+    assert limiter.acquire() == pytest.approx(probe + (WINDOW + NO_BURST_GROWTH * GUARD) / 10), "the others leave at once"
 
 
 def test_the_probe_refused_too_means_a_full_window_the_limit_is_what_it_held():
