@@ -151,7 +151,7 @@ def run_sync(request: SyncRequest) -> SyncResult:
     check_settings(request)
     destination = request.target.make()
     traits = request.target.traits(destination)
-    require_credentials(make_pipeline(request, destination), request.target)
+    require_credentials(lambda: make_pipeline(request, destination), request.target)
     lean_allocators()
     with pipeline_lock(request.pipeline_name, request.pipelines_dir), DuckDbHold() as hold:
         started_at = datetime.now(timezone.utc)
