@@ -8,6 +8,7 @@ from __future__ import annotations
 import heapq
 import random
 from dataclasses import dataclass
+from typing import Callable
 
 from pmcrm.ratelimit import RateLimiter
 from pmcrm.sandbox.gateway_limits import FixedWindow, SlidingWindow, SteadyPace
@@ -75,11 +76,12 @@ class Outcome:
 
 
 def simulate(limit: int | None, requests: int, workers: int = 16, latency: float = 0.05,
-             told: float | None = None, retry_after: bool = True, jitter: float = 0.01, seed: int = 1,
+             told: float | None = None, retry_after: bool = True, jitter: float | Callable[[float], float] = 0.01,
+             seed: int = 1,
              gateway_kind: type = SlidingWindowGateway) -> Outcome:
     """`requests` requests against a gateway allowing `limit` per second (`gateway_kind`: a
     sliding window, or SteadyGateway); `told` is the limit given to the client
-    (--rate-limit); latency varies by up to `jitter` seconds.
+    (--rate-limit); latency varies by up to `jitter` seconds (or `jitter(t)` at time t).
     A worker waiting for its turn is woken by news (the limiter's epoch), as the real
     `acquire` is by its condition, and plans again."""
     noise, clock = random.Random(seed), Clock()
@@ -116,7 +118,7 @@ def simulate(limit: int | None, requests: int, workers: int = 16, latency: float
             if waiting.get(worker, (None,))[0] != payload:
                 continue  # planned again since
             _, left = waiting.pop(worker)
-            took = latency + noise.random() * jitter
+            took = latency + noise.random() * (jitter(moment) if callable(jitter) else jitter)
             arrival = moment + took / 2
             accepted = gateway.accepts(arrival)
             at(moment + took, worker, "answer", (left, accepted, None if accepted else gateway.retry_after(arrival)))

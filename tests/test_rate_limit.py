@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from pmcrm.ratelimit import GUARD, MEASURED_AFTER, MIN_GUARD, NO_BURST_GROWTH, WINDOW, RateLimiter
+from pmcrm.ratelimit import EASE_AFTER, GUARD, MEASURED_AFTER, MIN_GUARD, NO_BURST_GROWTH, WINDOW, RateLimiter
 from tests.rate_limit_sim import Clock, FixedWindowGateway, SlidingWindowGateway, SteadyGateway, simulate
 
 ACCOUNT = 832  # the requests of a 36 x 2,000-row sync
@@ -56,6 +56,17 @@ def test_without_bursts_at_the_gateway_a_told_limit_is_kept(limit, jitter, seed)
     assert outcome.limiter.limit == limit
     assert outcome.refused <= 12
     assert outcome.seconds <= 1.6 * ACCOUNT / limit
+
+
+@pytest.mark.parametrize("gateway", [SteadyGateway, SlidingWindowGateway])
+def test_a_burst_of_jitter_costs_its_own_seconds_not_the_rest_of_the_run(gateway):
+    # 30 ms of jitter for the first 15 s (another program's CPU spike), 3 ms after: the guard
+    # widened by the burst eases back once refusals stop (before: 1.77x the ideal against a
+    # gateway without bursts, the guard kept for the whole 5-minute run).
+    outcome = simulate(20, 6000, told=20, gateway_kind=gateway, jitter=lambda t: 0.06 if t < 15 else 0.006)
+    assert outcome.limiter.limit == 20
+    assert outcome.seconds <= 1.15 * 6000 / 20
+    assert outcome.refused <= 15
 
 
 @pytest.mark.parametrize("limit", [5, 20, 50])
@@ -338,13 +349,32 @@ def test_on_a_jumpy_network_the_guard_stays_and_before_enough_answers_too():
     assert limiter._guard == GUARD, "never above GUARD from round trips alone"
 
 
-def test_after_refusals_widened_the_guard_round_trips_no_longer_shrink_it():
-    limiter, clock = limiter_on_a_fake_clock(5)
-    left = [limiter.acquire() for _ in range(6)]
+def widened_once_at_ten_per_second():
+    limiter, clock = limiter_on_a_fake_clock(10)
+    left = [limiter.acquire() for _ in range(11)]
     clock.now = left[-1] + 0.05
-    limiter.on_throttled(retry_after=1, left=left[-1])  # jitter: the guard doubles
-    answered_in(limiter, clock, [0.05] * 3 * MEASURED_AFTER)
+    limiter.on_throttled(retry_after=1, left=left[-1])  # at the limit: jitter, the guard doubles
     assert limiter._guard == 2 * GUARD
+    return limiter, clock
+
+
+def test_after_refusals_widened_the_guard_round_trips_no_longer_shrink_it():
+    limiter, clock = widened_once_at_ten_per_second()
+    answered_in(limiter, clock, [0.05] * 3 * MEASURED_AFTER)  # 6 s: less than EASE_AFTER
+    assert limiter._guard == 2 * GUARD
+
+
+def test_a_widened_guard_eases_back_after_a_quiet_while_and_waits_longer_if_that_was_too_soon():
+    limiter, clock = widened_once_at_ten_per_second()
+    refused_at = clock.now
+    answered_in(limiter, clock, [0.05] * int(10 * EASE_AFTER))
+    assert limiter._guard == GUARD, "one step back (the widening undone) after EASE_AFTER without a refusal"
+    assert limiter._eased_at >= refused_at + EASE_AFTER
+    left = [limiter.acquire() for _ in range(10)]
+    clock.now = left[-1] + 0.05
+    limiter.on_throttled(retry_after=1, left=left[-1])  # refused again after the step back
+    assert limiter._guard == 2 * GUARD
+    assert limiter._ease_after == 2 * EASE_AFTER
 
 
 def told_ten_and_refused_at_the_third_request():

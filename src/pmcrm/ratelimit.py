@@ -50,6 +50,9 @@ window per key, what real gateways do; a token bucket of N per second is close t
   every refusal of a request that left after the last widening widens the guard again, by
   half, up to a whole window (a sliding window, by contrast, still holds the bunched-up
   arrivals for a window after a widening).
+- A widened guard eases back one step after EASE_AFTER seconds without a refusal, and
+  waits twice as long for the next step when a request that left after a step is refused:
+  a burst of jitter costs its own seconds, not the rest of an hours-long run.
 - `Retry-After`: a whole number of seconds ("1") is often far longer than the wait the
   window needs; the window decides when requests resume. Should a request that left
   after such a resumption be refused again within the Retry-After, the API means it: from
@@ -75,6 +78,12 @@ MAX_GUARD = 0.25  # the guard doubles after each jitter episode (below), up to t
 # grows by half (doubled, it overshot to half the pace in the simulation) up to a whole window.
 NO_BURST_GROWTH = 1.5
 NO_BURST_MAX_GUARD = 1.0
+# A widened guard eases back one step (the widening undone) after this long without a
+# refusal, and waits twice as long before the next step if that one was refused (up to
+# MAX_EASE_AFTER). Why: a burst of jitter (another program's CPU spike) widened it for the
+# rest of the run, up to half the pace against a gateway without bursts, for hours.
+EASE_AFTER = 10.0
+MAX_EASE_AFTER = 160.0
 START_IN_FLIGHT = 3.0  # requests a first refusal may cost while the limit is unknown
 GROWTH = 4.0  # the unknown-limit pace is multiplied by this per second, smoothly
 RESTART_GROWTH = 2.0  # ...and by this after a refusal that told no limit (module docstring)
@@ -108,7 +117,12 @@ class RateLimiter:
         self._episode_retry_after: float | None = None
         self._strict_retry_after = False
         self._guard = GUARD
+        self._measured = GUARD  # the guard the round trips call for (_measure_guard)
         self._widened = False  # by refusals that jitter explained: the round trips size it no more
+        self._last_refusal = float("-inf")
+        self._eased_at = float("-inf")  # when the widened guard last eased back a step (_ease)
+        self._ease_after = EASE_AFTER
+        self._easing_on_trial = False  # no refusal yet of a request that left after the last step
         self._rtts: deque[float] = deque(maxlen=RTT_SAMPLES)
         self._answers = 0  # round trips seen (the first MEASURED_AFTER size nothing)
         self._jitter_until = float("-inf")  # refusals of requests that left before this: jitter
@@ -164,6 +178,7 @@ class RateLimiter:
 
     def _reserve(self, now: float) -> float:
         self._drop_old(now)
+        self._ease(now)
         departure = max(now, self._paused_until)
         if self._rtt is None and len(self._sent) >= START_IN_FLIGHT and self.limit is None:
             departure = max(departure, now + FIRST_RTT_GUESS)  # planned again at the first answer
@@ -279,10 +294,22 @@ class RateLimiter:
         self._answers += 1
         if self._answers > MEASURED_AFTER:
             self._rtts.append(rtt)
-        if self._widened or len(self._rtts) < MEASURED_AFTER or self._rtt is None:
+        if len(self._rtts) < MEASURED_AFTER or self._rtt is None:
             return
         spread = max(self._rtts) - min(self._rtt, rtt)
-        self._guard = min(GUARD, max(MIN_GUARD, SPREAD_MARGIN * spread))
+        self._measured = min(GUARD, max(MIN_GUARD, SPREAD_MARGIN * spread))
+        if not self._widened:
+            self._guard = self._measured
+
+    def _ease(self, now: float) -> None:
+        """A guard widened by refusals eases back one step once EASE_AFTER passed without a
+        refusal (see EASE_AFTER); at the measured guard it is no longer widened."""
+        if not self._widened or now - max(self._last_refusal, self._eased_at) < self._ease_after:
+            return
+        growth = NO_BURST_GROWTH if self._no_burst else 2.0
+        self._guard = max(self._measured, self._guard / growth)
+        self._widened = self._guard > self._measured
+        self._eased_at, self._easing_on_trial = now, True
 
     def on_throttled(self, retry_after: float | None = None, left: float | None = None) -> None:
         """A refusal for a request that left at `left` (see the module docstring)."""
@@ -290,6 +317,11 @@ class RateLimiter:
             self.throttled += 1
             now = self.clock()
             left = now if left is None else left
+            self._last_refusal = now
+            if self._easing_on_trial and left >= self._eased_at:
+                # The step back was too far: the next one waits twice as long.
+                self._ease_after = min(2 * self._ease_after, MAX_EASE_AFTER)
+                self._easing_on_trial = False
             self._forget(left)  # the gateway did not count it
             if self._doubt is not None:
                 if left < self._doubt.probe_from:
