@@ -73,6 +73,7 @@ class Outcome:
     refused: int
     accepted_at: list[float]
     limiter: RateLimiter
+    learnt: list[tuple[int, float]]  # (refusals so far, limit) at each limit learnt
 
 
 def simulate(limit: int | None, requests: int, workers: int = 16, latency: float = 0.05,
@@ -86,6 +87,8 @@ def simulate(limit: int | None, requests: int, workers: int = 16, latency: float
     `acquire` is by its condition, and plans again."""
     noise, clock = random.Random(seed), Clock()
     limiter = RateLimiter(told, clock=clock, sleep=lambda seconds: None)
+    learnt: list[tuple[int, float]] = []
+    limiter.on_limit = lambda limit: learnt.append((limiter.throttled, limit))
     gateway = gateway_kind(limit)
     events: list = []
     order = 0
@@ -137,4 +140,4 @@ def simulate(limit: int | None, requests: int, workers: int = 16, latency: float
                     limiter._forget(departure)
                     plan(other, moment)
             at(moment, worker, "ready")
-    return Outcome(clock.now, refused, accepted_at, limiter)
+    return Outcome(clock.now, refused, accepted_at, limiter, learnt)

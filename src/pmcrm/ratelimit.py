@@ -52,7 +52,11 @@ window per key, what real gateways do; a token bucket of N per second is close t
   arrivals for a window after a widening).
 - A widened guard eases back one step after EASE_AFTER seconds without a refusal, and
   waits twice as long for the next step when a request that left after a step is refused:
-  a burst of jitter costs its own seconds, not the rest of an hours-long run.
+  a burst of jitter costs its own seconds, not the rest of an hours-long run. Likewise a
+  limit cut by more than JITTER_SHARE within the run (another client with the same key) is
+  raised back a step after EASE_LIMIT_AFTER without a refusal; refused, the step is undone
+  and the next waits twice as long (a limit told too high costs a refusal or two each time,
+  ever more rarely; the first limit learnt, with none known before, never rises).
 - `Retry-After`: a whole number of seconds ("1") is often far longer than the wait the
   window needs; the window decides when requests resume. Should a request that left
   after such a resumption be refused again within the Retry-After, the API means it: from
@@ -84,6 +88,12 @@ NO_BURST_MAX_GUARD = 1.0
 # rest of the run, up to half the pace against a gateway without bursts, for hours.
 EASE_AFTER = 10.0
 MAX_EASE_AFTER = 160.0
+# A limit cut by more than JITTER_SHARE within the run (another client came, with the same
+# key) is raised back a tenth of what it was (at least 1) after this long without a refusal;
+# refused, the step is undone and the next waits twice as long. Why: the other client may
+# leave, and the cut held for the rest of the run (hours, for a large account).
+EASE_LIMIT_AFTER = 15.0
+MAX_EASE_LIMIT_AFTER = 480.0
 START_IN_FLIGHT = 3.0  # requests a first refusal may cost while the limit is unknown
 GROWTH = 4.0  # the unknown-limit pace is multiplied by this per second, smoothly
 RESTART_GROWTH = 2.0  # ...and by this after a refusal that told no limit (module docstring)
@@ -123,6 +133,11 @@ class RateLimiter:
         self._eased_at = float("-inf")  # when the widened guard last eased back a step (_ease)
         self._ease_after = EASE_AFTER
         self._easing_on_trial = False  # no refusal yet of a request that left after the last step
+        self._cut_from: float | None = None  # the limit before refusals cut it within the run
+        self._limit_eased_at = float("-inf")
+        self._ease_limit_after = EASE_LIMIT_AFTER
+        self._limit_before_step: float | None = None  # a step up on trial: the limit it raised
+        self._lowest: float | None = None  # the lowest limit learnt in the run
         self._rtts: deque[float] = deque(maxlen=RTT_SAMPLES)
         self._answers = 0  # round trips seen (the first MEASURED_AFTER size nothing)
         self._jitter_until = float("-inf")  # refusals of requests that left before this: jitter
@@ -152,11 +167,15 @@ class RateLimiter:
                 return (f"the API refused requests before this run had sent enough to tell its rate limit "
                         f"({refused}): another client may be using the same key, or the API allows no burst "
                         "(requests must come evenly spaced)")
-            limit = f"{self.limit:g}"
+            confirmed = self._limit_before_step if self._limit_before_step is not None else self.limit
+            limit = f"{confirmed:g}"
+            if self._lowest is not None and self._lowest < confirmed:
+                return (f"the API accepted only {self._lowest:g} requests per second for a while (another client "
+                        f"using the same key?), then {limit} again ({refused})")
             if self.ceiling is None:
                 return (f"the API accepts at most {limit} requests per second, learnt from its refusals "
                         f"({refused}); --rate-limit {limit} paces at that from the first request")
-            if self.limit < self.ceiling:
+            if confirmed < self.ceiling:
                 return (f"the API accepts at most {limit} requests per second, fewer than --rate-limit "
                         f"{self.ceiling:g} ({refused}); use --rate-limit {limit}")
             return (f"{refused} at --rate-limit {self.ceiling:g}: requests reached the API closer together "
@@ -178,7 +197,6 @@ class RateLimiter:
 
     def _reserve(self, now: float) -> float:
         self._drop_old(now)
-        self._ease(now)
         departure = max(now, self._paused_until)
         if self._rtt is None and len(self._sent) >= START_IN_FLIGHT and self.limit is None:
             departure = max(departure, now + FIRST_RTT_GUESS)  # planned again at the first answer
@@ -266,6 +284,8 @@ class RateLimiter:
             if left is None:
                 return
             now = self.clock()
+            if self._ease(now) | self._ease_limit(now):
+                self._news()  # the requests planned at the old pace plan again
             if self._doubt is not None and left >= self._doubt.probe_from:
                 # Passed right after the refusal in doubt: the gateway's window was not full.
                 # Jitter (or a gateway without bursts), not a lower limit.
@@ -301,15 +321,30 @@ class RateLimiter:
         if not self._widened:
             self._guard = self._measured
 
-    def _ease(self, now: float) -> None:
+    def _ease(self, now: float) -> bool:
         """A guard widened by refusals eases back one step once EASE_AFTER passed without a
         refusal (see EASE_AFTER); at the measured guard it is no longer widened."""
         if not self._widened or now - max(self._last_refusal, self._eased_at) < self._ease_after:
-            return
+            return False
         growth = NO_BURST_GROWTH if self._no_burst else 2.0
         self._guard = max(self._measured, self._guard / growth)
         self._widened = self._guard > self._measured
         self._eased_at, self._easing_on_trial = now, True
+        return True
+
+    def _ease_limit(self, now: float) -> bool:
+        """A limit cut within the run is raised a step after a quiet while (EASE_LIMIT_AFTER)."""
+        if (self._cut_from is None or self.limit is None
+                or now - max(self._last_refusal, self._limit_eased_at) < self._ease_limit_after):
+            return False
+        self._limit_before_step = self.limit
+        self.limit = min(self._cut_from, self.limit + max(1.0, round(0.1 * self._cut_from)))
+        self._limit_eased_at = now
+        if self.limit >= self._cut_from:
+            self._cut_from = None  # back where it was before the cut: the live display says so
+            if self.on_limit is not None:
+                self.on_limit(self.limit)
+        return True
 
     def on_throttled(self, retry_after: float | None = None, left: float | None = None) -> None:
         """A refusal for a request that left at `left` (see the module docstring)."""
@@ -322,6 +357,14 @@ class RateLimiter:
                 # The step back was too far: the next one waits twice as long.
                 self._ease_after = min(2 * self._ease_after, MAX_EASE_AFTER)
                 self._easing_on_trial = False
+            if self._limit_before_step is not None and left >= self._limit_eased_at:
+                # The limit's step up was refused: the other client is still there. Undone,
+                # and the next step waits twice as long.
+                self.limit, self._limit_before_step = self._limit_before_step, None
+                self._ease_limit_after = min(2 * self._ease_limit_after, MAX_EASE_LIMIT_AFTER)
+                self._episode_from, self._episode_retry_after = now, retry_after
+                self._news()
+                return
             self._forget(left)  # the gateway did not count it
             if self._doubt is not None:
                 if left < self._doubt.probe_from:
@@ -405,6 +448,10 @@ class RateLimiter:
         learned = max(1.0, float(accepted))
         if self.ceiling is not None:
             learned = min(learned, self.ceiling)
+        if self.limit is not None and learned < self.limit * (1 - JITTER_SHARE):
+            self._cut_from = max(self._cut_from or 0.0, self.limit)
+        self._limit_before_step = None
+        self._lowest = min(self._lowest or learned, learned)
         if retry_after and now < self._episode_from + (self._episode_retry_after or 0.0):
             self._strict_retry_after = True  # refused again within its Retry-After: it means it
         if self._strict_retry_after and retry_after:
