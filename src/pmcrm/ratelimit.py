@@ -357,15 +357,16 @@ class RateLimiter:
                 # The step back was too far: the next one waits twice as long.
                 self._ease_after = min(2 * self._ease_after, MAX_EASE_AFTER)
                 self._easing_on_trial = False
+            self._forget(left)  # the gateway did not count it
             if self._limit_before_step is not None and left >= self._limit_eased_at:
-                # The limit's step up was refused: the other client is still there. Undone,
-                # and the next step waits twice as long.
+                # The limit's step up was refused: the other client is still there. Undone
+                # (the step stays the aim), and the next step waits twice as long.
+                self._cut_from = max(self._cut_from or 0.0, self.limit)
                 self.limit, self._limit_before_step = self._limit_before_step, None
                 self._ease_limit_after = min(2 * self._ease_limit_after, MAX_EASE_LIMIT_AFTER)
                 self._episode_from, self._episode_retry_after = now, retry_after
                 self._news()
                 return
-            self._forget(left)  # the gateway did not count it
             if self._doubt is not None:
                 if left < self._doubt.probe_from:
                     return  # in flight with the refusal in doubt: the probe decides
