@@ -38,13 +38,14 @@ def test_told_the_limit_no_request_is_refused_and_the_run_takes_at_most_5_percen
 def test_told_a_limit_above_the_real_one_the_real_one_is_learnt_within_a_few_refusals(told, real):
     # A plan's limit misremembered: the first refusals teach the real one, as when not told.
     # Later, a step back up towards the told limit is tried after each quiet while (it might
-    # have been another client that left), refused, and undone: a refusal or two each time,
-    # ever more rarely.
+    # have been another client that left), refused, and undone: two or three refusals each
+    # time, ever more rarely (after 10, 30, 70, 150, 310, 630 s: 19 refused in the 14 minutes
+    # of 832 requests at 1/s).
     outcome = simulate(real, ACCOUNT, told=told)
     refusals_before, first_learnt = outcome.learnt[0]
     assert first_learnt == real
     assert refusals_before <= 4, f"{refusals_before} refused before the limit was learnt"
-    assert outcome.refused <= 0.02 * ACCOUNT, f"{outcome.refused} of {ACCOUNT} refused"
+    assert outcome.refused <= 0.025 * ACCOUNT, f"{outcome.refused} of {ACCOUNT} refused"
     assert outcome.seconds <= 1.10 * ACCOUNT / real
     assert outcome.limiter.finding().endswith(f"use --rate-limit {real}")
 
@@ -111,11 +112,12 @@ class HalfTakenFromTenToFortySeconds(SlidingWindowGateway):
 @pytest.mark.parametrize("told", [20, None])
 def test_when_the_other_client_leaves_the_pace_comes_back(told):
     # 5 minutes at 20/s; for 30 s another client takes half. The cut to 10 is eased back a
-    # step at a time once refusals stop (before: 10/s for the rest of the run, 1.90x).
+    # step at a time once refusals stop, each step twice the last (before: 10/s for the rest
+    # of the run, 1.90x; now 1.03x).
     outcome = simulate(20, 6000, told=told, gateway_kind=HalfTakenFromTenToFortySeconds)
     ideal = 10 + 30 + (6000 - 200 - 300) / 20
     assert outcome.limiter.limit == 20
-    assert outcome.seconds <= 1.15 * ideal
+    assert outcome.seconds <= 1.10 * ideal
     assert outcome.refused <= 25
     assert outcome.limiter.finding().startswith("the API accepted only 10 requests per second for a while")
 

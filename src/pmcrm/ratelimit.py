@@ -54,8 +54,9 @@ window per key, what real gateways do; a token bucket of N per second is close t
   waits twice as long for the next step when a request that left after a step is refused:
   a burst of jitter costs its own seconds, not the rest of an hours-long run. Likewise a
   limit cut by more than JITTER_SHARE within the run (another client with the same key) is
-  raised back a step after EASE_LIMIT_AFTER without a refusal; refused, the step is undone
-  and the next waits twice as long (a limit told too high costs a refusal or two each time,
+  raised back a step after EASE_LIMIT_AFTER without a refusal, and a step that holds
+  LIMIT_STEP_TRIAL is followed by one twice as big; refused, the step is undone and the next
+  first step waits twice as long (a limit told too high costs a refusal or two each time,
   ever more rarely; the first limit learnt, with none known before, never rises).
 - `Retry-After`: a whole number of seconds ("1") is often far longer than the wait the
   window needs; the window decides when requests resume. Should a request that left
@@ -92,8 +93,11 @@ MAX_EASE_AFTER = 160.0
 # key) is raised back a tenth of what it was (at least 1) after this long without a refusal;
 # refused, the step is undone and the next waits twice as long. Why: the other client may
 # leave, and the cut held for the rest of the run (hours, for a large account).
-EASE_LIMIT_AFTER = 15.0
+EASE_LIMIT_AFTER = 10.0
 MAX_EASE_LIMIT_AFTER = 480.0
+# A step up that held this long without a refusal is followed by one twice as big (a limit
+# too low is refused within a window or two at the new pace): 10 -> 12 -> 16 -> 20 in 10 s.
+LIMIT_STEP_TRIAL = 5.0
 START_IN_FLIGHT = 3.0  # requests a first refusal may cost while the limit is unknown
 GROWTH = 4.0  # the unknown-limit pace is multiplied by this per second, smoothly
 RESTART_GROWTH = 2.0  # ...and by this after a refusal that told no limit (module docstring)
@@ -137,6 +141,7 @@ class RateLimiter:
         self._limit_eased_at = float("-inf")
         self._ease_limit_after = EASE_LIMIT_AFTER
         self._limit_before_step: float | None = None  # a step up on trial: the limit it raised
+        self._limit_step = 1.0  # the size of the limit's next step up
         self._lowest: float | None = None  # the lowest limit learnt in the run
         self._rtts: deque[float] = deque(maxlen=RTT_SAMPLES)
         self._answers = 0  # round trips seen (the first MEASURED_AFTER size nothing)
@@ -333,12 +338,23 @@ class RateLimiter:
         return True
 
     def _ease_limit(self, now: float) -> bool:
-        """A limit cut within the run is raised a step after a quiet while (EASE_LIMIT_AFTER)."""
-        if (self._cut_from is None or self.limit is None
-                or now - max(self._last_refusal, self._limit_eased_at) < self._ease_limit_after):
+        """A limit cut within the run is raised a step after a quiet while (EASE_LIMIT_AFTER);
+        a step that held for LIMIT_STEP_TRIAL is followed by one twice as big."""
+        if self.limit is None:
             return False
+        quiet = now - max(self._last_refusal, self._limit_eased_at)
+        if self._limit_before_step is not None:  # a step on trial
+            if quiet < LIMIT_STEP_TRIAL:
+                return False
+            self._limit_before_step, self._limit_step = None, 2 * self._limit_step  # it held
+            if self._cut_from is None:
+                return False  # and it was the last
+        elif self._cut_from is None or quiet < self._ease_limit_after:
+            return False
+        else:
+            self._limit_step = max(1.0, round(0.1 * self._cut_from))
         self._limit_before_step = self.limit
-        self.limit = min(self._cut_from, self.limit + max(1.0, round(0.1 * self._cut_from)))
+        self.limit = min(self._cut_from, self.limit + self._limit_step)
         self._limit_eased_at = now
         if self.limit >= self._cut_from:
             self._cut_from = None  # back where it was before the cut: the live display says so
