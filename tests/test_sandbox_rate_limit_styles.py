@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from pmcrm.sandbox import Sandbox, SandboxOptions
-from pmcrm.sandbox.gateway_limits import FixedWindow, SlidingWindow, SteadyPace, TokenBucket
+from pmcrm.sandbox.gateway_limits import FixedWindow, SharedKey, SlidingWindow, SteadyPace, TokenBucket
 from pmcrm.sandbox.raw_client import SandboxClient
 
 TASKS = "/v1/task/tasks/list"
@@ -134,3 +134,33 @@ def test_a_steady_pace_measures_from_the_last_request_it_passed():
 def test_the_sandbox_counts_at_a_steady_pace_when_asked():
     replies = burst(3, rate_limit=1, rate_limit_window="steady")
     assert [reply.status for reply in replies] == [200, 429, 429]
+
+
+def passed_per_second(limiter, clock, rate: float, seconds: int) -> list[int]:
+    """One request every 1/rate s for `seconds` s: how many passed in each second."""
+    passed = [0] * seconds
+    for step in range(int(rate * seconds)):
+        clock.now = step / rate
+        if limiter.retry_after("key") is None:
+            passed[int(clock.now)] += 1
+    return passed
+
+
+@pytest.mark.parametrize("kind", [SlidingWindow, FixedWindow, TokenBucket, SteadyPace])
+def test_a_shared_key_leaves_half_the_limit_while_the_other_client_sends(kind):
+    # 10/s; another client on the key takes half from 2 s to 5 s: asked at 20/s, we pass 10
+    # a second, then 5, then 10 again (a token bucket also passes its first burst).
+    clock = Clock()
+    shared = SharedKey(kind, 10, start=2, end=5, clock=clock)
+    passed = passed_per_second(shared, clock, rate=20, seconds=8)
+    assert passed[1] == 10 and passed[6:] == [10, 10], passed
+    assert passed[3:5] == [5, 5], passed
+
+
+def test_the_shared_key_is_a_switch_of_the_sandbox():
+    with Sandbox(SandboxOptions(rows=3, rate_limit=4, rate_limit_shared="0-60")) as api:
+        client = SandboxClient(api.base_url, api.api_key)
+        statuses = [client.get(TASKS).status for _ in range(6)]
+    assert statuses.count(200) == 2, "the other client takes half of 4 from the start"
+    with pytest.raises(ValueError, match="FROM-TO"):
+        SandboxOptions(rate_limit=4, rate_limit_shared="ten")

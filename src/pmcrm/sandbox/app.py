@@ -15,6 +15,7 @@ touches it.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import orjson
 from aiohttp import web
@@ -24,7 +25,8 @@ from .data import Dataset
 from .error_answers import BadRequest, error_body
 from .faults import FaultPlan
 from .filters import parse_row_query
-from .gateway_limits import RATE_LIMIT_MESSAGE, FixedWindow, SlidingWindow, SteadyPace, TokenBucket
+from .gateway_limits import (RATE_LIMIT_MESSAGE, FixedWindow, SharedKey, SlidingWindow, SteadyPace, TokenBucket,
+                             parse_shared)
 from .options import SandboxOptions
 from .page_cache import PageRenderer, PageRequest
 from .stats import Stats
@@ -204,9 +206,14 @@ class SandboxApp:
 LIMITERS = {"bucket": TokenBucket, "sliding": SlidingWindow, "fixed": FixedWindow, "steady": SteadyPace}
 
 
-def make_limiter(options: SandboxOptions) -> TokenBucket | SlidingWindow | FixedWindow | SteadyPace:
-    """The gateway's limit in the configured style."""
-    return LIMITERS[options.rate_limit_window](options.rate_limit)
+def make_limiter(options: SandboxOptions) -> TokenBucket | SlidingWindow | FixedWindow | SteadyPace | SharedKey:
+    """The gateway's limit in the configured style (shared for a while, with --rate-limit-shared)."""
+    kind = LIMITERS[options.rate_limit_window]
+    shared = parse_shared(options.rate_limit_shared)
+    if shared is None or not options.rate_limit:
+        return kind(options.rate_limit)
+    clock = time.time if kind is FixedWindow else time.monotonic  # a counter per clock second reads the clock
+    return SharedKey(kind, options.rate_limit, *shared, clock=clock)
 
 
 def refusal(options: SandboxOptions, wait: int) -> tuple[int, bytes, dict[str, str]]:

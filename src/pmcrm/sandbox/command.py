@@ -77,6 +77,9 @@ def parse_fault_kinds(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--rate-limit-status", default=DEFAULTS["rate_limit_status"], show_default=True,
               type=click.IntRange(400, 599), help="HTTP status of a rate-limit refusal.")
 @choice("rate_limit_body", 'json: {"message", "retry_after"}; string: {"error": "Request rate per second exceeded"}.')
+@click.option("--rate-limit-shared", default=DEFAULTS["rate_limit_shared"], metavar="FROM-TO",
+              help="Another client on the same key takes half of --rate-limit from FROM to TO seconds "
+                   "after the first request (e.g. 10-40).")
 @click.option("--retry-after/--no-retry-after", default=DEFAULTS["retry_after"], show_default=True,
               help="Send Retry-After (whole seconds) with a rate-limit refusal.")
 @choice("error_shape", 'envelope: {"error": {"error_code", "error_msg"}}; '

@@ -30,10 +30,12 @@ class TokenBucket:
     """A token bucket per API key: ``rate`` requests per second, bursts of one second's worth."""
 
     def __init__(self, rate: float, clock: Clock = time.monotonic):
-        self.rate = rate
-        self.capacity = max(1.0, rate)
+        self.set_rate(rate)
         self.clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
+
+    def set_rate(self, rate: float) -> None:
+        self.rate, self.capacity = rate, max(1.0, rate)
 
     def retry_after(self, api_key: str) -> int | None:
         """None if the request may pass, else the whole seconds to wait before retrying."""
@@ -53,9 +55,12 @@ class SlidingWindow:
     """At most ``rate`` passed requests per key in any one-second window; refusals do not count."""
 
     def __init__(self, rate: float, clock: Clock = time.monotonic):
-        self.limit = int(rate)
+        self.set_rate(rate)
         self.clock = clock
         self._passed: dict[str, deque[float]] = {}
+
+    def set_rate(self, rate: float) -> None:
+        self.limit = int(rate)
 
     def retry_after(self, api_key: str) -> int | None:
         """None if the request may pass, else the whole seconds (rounded up, at least 1)
@@ -79,9 +84,12 @@ class FixedWindow:
     keeps a counter per key and second (a PHP platform's likely way) counts like this."""
 
     def __init__(self, rate: float, clock: Clock = time.time):
-        self.limit = int(rate)
+        self.set_rate(rate)
         self.clock = clock
         self._counts: dict[str, tuple[int, int]] = {}  # key -> (second, passed in it)
+
+    def set_rate(self, rate: float) -> None:
+        self.limit = int(rate)
 
     def retry_after(self, api_key: str) -> int | None:
         """None if the request may pass, else 1: the next second starts within one."""
@@ -103,9 +111,12 @@ class SteadyPace:
     exactly 1/rate apart still meets refusals here, whenever the network bunches two."""
 
     def __init__(self, rate: float, clock: Clock = time.monotonic):
-        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.set_rate(rate)
         self.clock = clock
         self._last: dict[str, float] = {}
+
+    def set_rate(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
 
     def retry_after(self, api_key: str) -> int | None:
         """None if the request may pass, else the whole seconds (rounded up, at least 1)
@@ -118,3 +129,38 @@ class SteadyPace:
             self._last[api_key] = now
             return None
         return max(1, math.ceil(round(last + self.interval - now, 6)))
+
+
+class SharedKey:
+    """The same limit, with another client on the same key for a while: from ``start`` to
+    ``end`` seconds after the first request the gateway saw, that client takes half of it
+    (the limit counted here is halved, in the configured style). Why in the sandbox: a key
+    shared with another integration is common, and the other client comes and goes within
+    a long sync; `--rate-limit-shared` reproduces it for any window style."""
+
+    def __init__(self, kind: type, rate: float, start: float, end: float, clock: Clock = time.monotonic):
+        self.inner = kind(rate, clock=clock)
+        self.rate, self.start, self.end, self.clock = rate, start, end, clock
+        self._first: float | None = None
+
+    def retry_after(self, api_key: str) -> int | None:
+        now = self.clock()
+        if self._first is None:
+            self._first = now
+        shared = self.start <= now - self._first < self.end
+        self.inner.set_rate(self.rate / 2 if shared else self.rate)
+        return self.inner.retry_after(api_key)
+
+
+def parse_shared(text: str) -> tuple[float, float] | None:
+    """`--rate-limit-shared FROM-TO` (seconds after the first request): None for ''."""
+    if not text:
+        return None
+    try:
+        start, end = (float(part) for part in text.split("-"))
+    except ValueError:
+        raise ValueError(f"rate_limit_shared must be FROM-TO in seconds, like 10-40, got {text!r}") from None
+    if not 0 <= start < end:
+        raise ValueError(f"rate_limit_shared must have 0 <= FROM < TO, got {text!r}")
+    return start, end
+

@@ -19,7 +19,7 @@ from .catalog import load_catalog
 from .data import DEFAULT_ROWS
 from .error_answers import ERROR_SHAPES, ERRORS, UNAVAILABLE_CODES
 from .faults import FAULT_KINDS
-from .gateway_limits import RATE_LIMIT_BODIES, RATE_LIMIT_WINDOWS
+from .gateway_limits import RATE_LIMIT_BODIES, RATE_LIMIT_WINDOWS, parse_shared
 from .page_cache import TOTAL_FIELDS
 from .shapes import SHAPES
 from .url_forms import URL_FORMS
@@ -56,6 +56,7 @@ class SandboxOptions:
     rate_limit_window: str = "sliding"  # "sliding": a strict one-second window, as real gateways; "bucket": bursts allowed; "fixed": per clock second; "steady": no burst
     rate_limit_status: int = 429  # the HTTP status of a refusal
     rate_limit_body: str = "json"  # "json" (message and retry_after) or "string" (the platform's words)
+    rate_limit_shared: str = ""  # "FROM-TO": another client on the key takes half the limit then (seconds after the first request)
     retry_after: bool = True  # send Retry-After with a refusal
     error_shape: str = "envelope"  # "envelope" ({"error": {"error_code", "error_msg"}}) or "string"
     unavailable: Mapping[str, int] = field(default_factory=dict)  # resource or path -> error 22, 30 or 31
@@ -90,6 +91,7 @@ class SandboxOptions:
              "a sliding window counts whole requests: rate_limit must be a whole number"),
             (not 400 <= self.rate_limit_status <= 599, "rate_limit_status must be an HTTP error status (400-599)"),
             (not self.api_key, "api_key must not be empty"),
+            *_shared_problems(self.rate_limit_shared),
             *((getattr(self, name) not in allowed, f"{name} must be one of {', '.join(allowed)}, "
                f"got {getattr(self, name)!r}") for name, allowed in CHOICES.items()),
             *unavailable_problems(self.unavailable),
@@ -118,6 +120,14 @@ class SandboxOptions:
             else:
                 args += [flag, str(value)]
         return args
+
+
+def _shared_problems(shared: str) -> list[tuple[bool, str]]:
+    try:
+        parse_shared(shared)
+    except ValueError as exc:
+        return [(True, str(exc))]
+    return []
 
 
 def unavailable_problems(unavailable: Mapping[str, int]) -> list[tuple[bool, str]]:
