@@ -164,3 +164,9 @@ def test_the_shared_key_is_a_switch_of_the_sandbox():
     assert statuses.count(200) == 2, "the other client takes half of 4 from the start"
     with pytest.raises(ValueError, match="FROM-TO"):
         SandboxOptions(rate_limit=4, rate_limit_shared="ten")
+
+
+def test_half_of_a_limit_of_one_is_still_a_limit():
+    clock = Clock()
+    shared = SharedKey(SlidingWindow, 1, start=0, end=10, clock=clock)
+    assert answers(shared, clock, [0.0, 0.1, 0.2]) == [None, 1, 1]

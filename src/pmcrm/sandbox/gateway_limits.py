@@ -148,7 +148,7 @@ class SharedKey:
         if self._first is None:
             self._first = now
         shared = self.start <= now - self._first < self.end
-        self.inner.set_rate(self.rate / 2 if shared else self.rate)
+        self.inner.set_rate(max(1.0, self.rate / 2) if shared else self.rate)  # half of 1 is not 'unlimited'
         return self.inner.retry_after(api_key)
 
 
