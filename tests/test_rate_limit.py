@@ -120,6 +120,7 @@ def test_when_the_other_client_leaves_the_pace_comes_back(told):
     assert outcome.seconds <= 1.10 * ideal
     assert outcome.refused <= 25
     assert outcome.limiter.finding().startswith("the API accepted only 10 requests per second for a while")
+    assert [limit for _, limit in outcome.learnt][-2:] == [10, 20], "the live display hears of both"
 
 
 class HalfTakenAfterTenSeconds(SlidingWindowGateway):
