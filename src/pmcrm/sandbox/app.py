@@ -15,7 +15,6 @@ touches it.
 from __future__ import annotations
 
 import asyncio
-import time
 
 import orjson
 from aiohttp import web
@@ -212,8 +211,7 @@ def make_limiter(options: SandboxOptions) -> TokenBucket | SlidingWindow | Fixed
     shared = parse_shared(options.rate_limit_shared)
     if shared is None or not options.rate_limit:
         return kind(options.rate_limit)
-    clock = time.time if kind is FixedWindow else time.monotonic  # a counter per clock second reads the clock
-    return SharedKey(kind, options.rate_limit, *shared, clock=clock)
+    return SharedKey(kind, options.rate_limit, *shared)
 
 
 def refusal(options: SandboxOptions, wait: int) -> tuple[int, bytes, dict[str, str]]:

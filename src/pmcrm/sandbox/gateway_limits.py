@@ -138,13 +138,13 @@ class SharedKey:
     shared with another integration is common, and the other client comes and goes within
     a long sync; `--rate-limit-shared` reproduces it for any window style."""
 
-    def __init__(self, kind: type, rate: float, start: float, end: float, clock: Clock = time.monotonic):
-        self.inner = kind(rate, clock=clock)
-        self.rate, self.start, self.end, self.clock = rate, start, end, clock
+    def __init__(self, kind: type, rate: float, start: float, end: float, clock: Clock | None = None):
+        self.inner = kind(rate) if clock is None else kind(rate, clock=clock)  # the style's own clock by default
+        self.rate, self.start, self.end = rate, start, end
         self._first: float | None = None
 
     def retry_after(self, api_key: str) -> int | None:
-        now = self.clock()
+        now = self.inner.clock()
         if self._first is None:
             self._first = now
         shared = self.start <= now - self._first < self.end
@@ -163,4 +163,3 @@ def parse_shared(text: str) -> tuple[float, float] | None:
     if not 0 <= start < end:
         raise ValueError(f"rate_limit_shared must have 0 <= FROM < TO, got {text!r}")
     return start, end
-
