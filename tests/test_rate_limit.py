@@ -399,12 +399,12 @@ def test_a_widened_guard_eases_back_after_a_quiet_while_and_waits_longer_if_that
     refused_at = clock.now
     answered_in(limiter, clock, [0.05] * int(10 * EASE_AFTER))
     assert limiter._guard == GUARD, "one step back (the widening undone) after EASE_AFTER without a refusal"
-    assert limiter._eased_at >= refused_at + EASE_AFTER
+    assert limiter._guard_easing.stepped_at >= refused_at + EASE_AFTER
     left = [limiter.acquire() for _ in range(10)]
     clock.now = left[-1] + 0.05
     limiter.on_throttled(retry_after=1, left=left[-1])  # refused again after the step back
     assert limiter._guard == 2 * GUARD
-    assert limiter._ease_after == 2 * EASE_AFTER
+    assert limiter._guard_easing.wait == 2 * EASE_AFTER
 
 
 def told_ten_and_refused_at_the_third_request():

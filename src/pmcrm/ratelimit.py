@@ -134,12 +134,10 @@ class RateLimiter:
         self._measured = GUARD  # the guard the round trips call for (_measure_guard)
         self._widened = False  # by refusals that jitter explained: the round trips size it no more
         self._last_refusal = float("-inf")
-        self._eased_at = float("-inf")  # when the widened guard last eased back a step (_ease)
-        self._ease_after = EASE_AFTER
-        self._easing_on_trial = False  # no refusal yet of a request that left after the last step
+        self._guard_easing = _Backoff(EASE_AFTER, MAX_EASE_AFTER)  # a widened guard's steps back (_ease)
+        self._easing_on_trial = False  # no refusal yet of a request that left after the guard's last step
         self._cut_from: float | None = None  # the limit before refusals cut it within the run
-        self._limit_eased_at = float("-inf")
-        self._ease_limit_after = EASE_LIMIT_AFTER
+        self._limit_easing = _Backoff(EASE_LIMIT_AFTER, MAX_EASE_LIMIT_AFTER)  # a cut limit's steps up
         self._limit_before_step: float | None = None  # a step up on trial: the limit it raised
         self._limit_step = 1.0  # the size of the limit's next step up
         self._lowest: float | None = None  # the lowest limit learnt in the run
@@ -329,12 +327,12 @@ class RateLimiter:
     def _ease(self, now: float) -> bool:
         """A guard widened by refusals eases back one step once EASE_AFTER passed without a
         refusal (see EASE_AFTER); at the measured guard it is no longer widened."""
-        if not self._widened or now - max(self._last_refusal, self._eased_at) < self._ease_after:
+        if not self._widened or self._guard_easing.quiet(now, self._last_refusal) < self._guard_easing.wait:
             return False
         growth = NO_BURST_GROWTH if self._no_burst else 2.0
         self._guard = max(self._measured, self._guard / growth)
         self._widened = self._guard > self._measured
-        self._eased_at, self._easing_on_trial = now, True
+        self._guard_easing.stepped_at, self._easing_on_trial = now, True
         return True
 
     def _ease_limit(self, now: float) -> bool:
@@ -342,20 +340,20 @@ class RateLimiter:
         a step that held for LIMIT_STEP_TRIAL is followed by one twice as big."""
         if self.limit is None:
             return False
-        quiet = now - max(self._last_refusal, self._limit_eased_at)
+        quiet = self._limit_easing.quiet(now, self._last_refusal)
         if self._limit_before_step is not None:  # a step on trial
             if quiet < LIMIT_STEP_TRIAL:
                 return False
             self._limit_before_step, self._limit_step = None, 2 * self._limit_step  # it held
             if self._cut_from is None:
                 return False  # and it was the last
-        elif self._cut_from is None or quiet < self._ease_limit_after:
+        elif self._cut_from is None or quiet < self._limit_easing.wait:
             return False
         else:
             self._limit_step = max(1.0, round(0.1 * self._cut_from))
         self._limit_before_step = self.limit
         self.limit = min(self._cut_from, self.limit + self._limit_step)
-        self._limit_eased_at = now
+        self._limit_easing.stepped_at = now
         if self.limit >= self._cut_from:
             self._cut_from = None  # back where it was before the cut: the live display says so
             if self.on_limit is not None:
@@ -369,17 +367,16 @@ class RateLimiter:
             now = self.clock()
             left = now if left is None else left
             self._last_refusal = now
-            if self._easing_on_trial and left >= self._eased_at:
-                # The step back was too far: the next one waits twice as long.
-                self._ease_after = min(2 * self._ease_after, MAX_EASE_AFTER)
+            if self._easing_on_trial and left >= self._guard_easing.stepped_at:
+                self._guard_easing.refused()  # the guard's step back was too far
                 self._easing_on_trial = False
             self._forget(left)  # the gateway did not count it
-            if self._limit_before_step is not None and left >= self._limit_eased_at:
+            if self._limit_before_step is not None and left >= self._limit_easing.stepped_at:
                 # The limit's step up was refused: the other client is still there. Undone
                 # (the step stays the aim), and the next step waits twice as long.
                 self._cut_from = max(self._cut_from or 0.0, self.limit)
                 self.limit, self._limit_before_step = self._limit_before_step, None
-                self._ease_limit_after = min(2 * self._ease_limit_after, MAX_EASE_LIMIT_AFTER)
+                self._limit_easing.refused()
                 self._episode_from, self._episode_retry_after = now, retry_after
                 self._news()
                 return
@@ -478,6 +475,20 @@ class RateLimiter:
         self._news()
         if self.on_limit is not None:
             self.on_limit(learned)
+
+
+class _Backoff:
+    """When an easing step is due: `wait` seconds without a refusal since the last refusal or
+    the last step (`quiet`); a step that was refused doubles the wait, up to `most`."""
+
+    def __init__(self, wait: float, most: float):
+        self.wait, self.most, self.stepped_at = wait, most, float("-inf")
+
+    def quiet(self, now: float, last_refusal: float) -> float:
+        return now - max(last_refusal, self.stepped_at)
+
+    def refused(self) -> None:
+        self.wait = min(2 * self.wait, self.most)
 
 
 class _Doubt:
