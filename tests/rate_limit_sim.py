@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from pmcrm.ratelimit import RateLimiter
-from pmcrm.sandbox.gateway_limits import FixedWindow, SlidingWindow, SteadyPace
+from pmcrm.sandbox.gateway_limits import FixedWindow, SharedKey, SlidingWindow, SteadyPace
 
 
 class Gateway:
@@ -49,6 +49,16 @@ class FixedWindowGateway(Gateway):
     """At most `limit` accepted requests in each whole second of the simulation's clock."""
 
     kind = FixedWindow
+
+
+def shared_key_gateway(start: float, end: float) -> type:
+    """A sliding window whose key another client shares from `start` to `end` seconds after
+    the first request, taking half the limit: the sandbox's `--rate-limit-shared`."""
+
+    class SharedKeyGateway(SlidingWindowGateway):
+        kind = staticmethod(lambda rate, clock: SharedKey(SlidingWindow, rate, start, end, clock=clock))
+
+    return SharedKeyGateway
 
 
 class SteadyGateway(Gateway):

@@ -8,12 +8,14 @@ discrete-event simulation (tests/rate_limit_sim.py): 16 requests in flight, 50 m
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
 
 from pmcrm.ratelimit import EASE_AFTER, GUARD, MEASURED_AFTER, MIN_GUARD, NO_BURST_GROWTH, WINDOW, RateLimiter
-from tests.rate_limit_sim import Clock, FixedWindowGateway, SlidingWindowGateway, SteadyGateway, simulate
+from tests.rate_limit_sim import (Clock, FixedWindowGateway, SlidingWindowGateway, SteadyGateway, shared_key_gateway,
+                                  simulate)
 
 ACCOUNT = 832  # the requests of a 36 x 2,000-row sync
 
@@ -101,12 +103,7 @@ def test_a_counter_per_clock_second_is_paced_as_a_window_is(limit, told):
     assert outcome.seconds <= 1.10 * ACCOUNT / limit
 
 
-class HalfTakenFromTenToFortySeconds(SlidingWindowGateway):
-    """Another client with the same key spends half of every window from 10 s to 40 s."""
-
-    def accepts(self, at: float) -> bool:
-        self._limiter.limit = self.limit // 2 if 10.0 <= at < 40.0 else self.limit
-        return super().accepts(at)
+HalfTakenFromTenToFortySeconds = shared_key_gateway(10.0, 40.0)  # another client, same key, half the limit
 
 
 @pytest.mark.parametrize("told", [20, None])
@@ -123,13 +120,7 @@ def test_when_the_other_client_leaves_the_pace_comes_back(told):
     assert [limit for _, limit in outcome.learnt][-2:] == [10, 20], "the live display hears of both"
 
 
-class HalfTakenAfterTenSeconds(SlidingWindowGateway):
-    """From 10 s on, another client with the same key spends half of every window."""
-
-    def accepts(self, at: float) -> bool:
-        if at >= 10.0:
-            self._limiter.limit = self.limit // 2
-        return super().accepts(at)
+HalfTakenAfterTenSeconds = shared_key_gateway(10.0, math.inf)  # from 10 s on, to the end
 
 
 @pytest.mark.parametrize("told", [20, None])
