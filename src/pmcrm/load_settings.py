@@ -30,6 +30,8 @@ from typing import Any, Iterator
 import dlt
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
+from pmcrm.resolve_once import resolved_once
+
 # DuckDB writes loaded data to the file every this many MB of WAL instead of holding it.
 DUCKDB_CHECKPOINT = "SET checkpoint_threshold = '32MB'"
 DUCKDB_MEMORY = "SET memory_limit = '64MB'"
@@ -71,14 +73,15 @@ def duckdb_credentials(path: str, load_tuning: bool = True) -> DuckDbCredentials
 
 @contextmanager
 def dlt_settings(duckdb: bool, postgres: bool = False) -> Iterator[None]:
-    """The settings above for the duration of one run, except those the user configured."""
+    """The settings above for the duration of one run, except those the user configured,
+    each resolved once (resolve_once)."""
     wanted = dict(DLT_SETTINGS)
     if duckdb:
         wanted.update(DUCKDB_DLT_SETTINGS)
     if postgres:
         wanted.update(POSTGRES_DLT_SETTINGS)
     unset = {key: value for key, value in wanted.items() if dlt.config.get(key) is None}
-    with dlt.config.values(unset):
+    with dlt.config.values(unset), resolved_once():
         yield
 
 

@@ -1,0 +1,110 @@
+"""dlt's per-file writer settings are worked out once per sync, and stay exactly what dlt
+would have resolved: per section, per explicit value, and anew for the next sync."""
+
+from __future__ import annotations
+
+import pytest
+from dlt.common.configuration import configspec, with_config
+from dlt.common.configuration.container import Container
+from dlt.common.configuration.specs import BaseConfiguration, RuntimeConfiguration
+from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
+from dlt.common.destination.configuration import ParquetFormatConfiguration
+from dlt.common.jsonpath import compile_path, extract_simple_field_name
+
+from pmcrm import resolve_once
+from pmcrm.resolve_once import resolved_once
+
+
+@with_config(spec=ParquetFormatConfiguration)
+def parquet_settings(*, compression: str | None = None, _format: ParquetFormatConfiguration = None):
+    """What dlt's parquet writer receives when it opens a file."""
+    return _format
+
+
+@pytest.fixture
+def resolutions(monkeypatch) -> list[str]:
+    """The specs dlt's own resolver was asked for, except its runtime settings (resolved on
+    first use, whenever that is)."""
+    asked: list[str] = []
+    resolve = resolve_once.dlt_resolve_configuration
+
+    def counting(config, **kwargs):
+        if not isinstance(config, RuntimeConfiguration):
+            asked.append(type(config).__name__)
+        return resolve(config, **kwargs)
+
+    monkeypatch.setattr(resolve_once, "dlt_resolve_configuration", counting)
+    return asked
+
+
+def in_section(*sections: str):
+    return Container().injectable_context(ConfigSectionContext(sections=sections))
+
+
+def test_within_a_sync_a_writer_spec_is_resolved_once_and_holds_the_configured_value(resolutions, monkeypatch):
+    monkeypatch.setenv("DATA_WRITER__COMPRESSION", "zstd")
+    with resolved_once():
+        first, second = parquet_settings(), parquet_settings()
+    assert first.compression == second.compression == "zstd"
+    assert resolutions == ["ParquetFormatConfiguration"]
+
+
+def test_outside_a_sync_dlt_resolves_every_time(resolutions):
+    parquet_settings()
+    parquet_settings()
+    assert resolutions == ["ParquetFormatConfiguration"] * 2
+
+
+def test_the_next_sync_sees_a_setting_changed_between_syncs(monkeypatch):
+    monkeypatch.setenv("DATA_WRITER__COMPRESSION", "zstd")
+    with resolved_once():
+        assert parquet_settings().compression == "zstd"
+    monkeypatch.setenv("DATA_WRITER__COMPRESSION", "gzip")
+    with resolved_once():
+        assert parquet_settings().compression == "gzip"
+
+
+def test_each_section_keeps_its_own_settings(monkeypatch):
+    monkeypatch.setenv("NORMALIZE__DATA_WRITER__COMPRESSION", "gzip")
+    monkeypatch.setenv("EXTRACT__DATA_WRITER__COMPRESSION", "lz4")
+    with resolved_once():
+        for _ in range(2):
+            with in_section("normalize"):
+                assert parquet_settings().compression == "gzip"
+            with in_section("extract"):
+                assert parquet_settings().compression == "lz4"
+
+
+def test_an_explicit_value_is_part_of_what_is_cached(monkeypatch):
+    monkeypatch.setenv("DATA_WRITER__COMPRESSION", "zstd")
+    with resolved_once():
+        assert parquet_settings(compression="brotli").compression == "brotli"
+        assert parquet_settings().compression == "zstd"
+        assert parquet_settings(compression="brotli").compression == "brotli"
+
+
+def test_nested_syncs_keep_the_cache_until_the_last_one_ends(resolutions):
+    with resolved_once():
+        with resolved_once():
+            parquet_settings()
+        parquet_settings()
+    assert resolutions == ["ParquetFormatConfiguration"]
+    assert not resolve_once._cache, "forgotten when the last sync ends"
+
+
+@configspec
+class NotPerFile(BaseConfiguration):
+    compression: str | None = None
+
+
+def test_other_specs_are_left_to_dlt(resolutions):
+    with resolved_once():
+        for _ in range(2):
+            resolve_once._resolve_configuration(NotPerFile())
+    assert resolutions == ["NotPerFile"] * 2
+
+
+def test_a_cursor_path_is_parsed_once_and_still_names_its_column():
+    assert compile_path("updated_at") is compile_path("updated_at")
+    assert extract_simple_field_name("updated_at") == "updated_at"
+    assert extract_simple_field_name("$.items[*].name") is None
