@@ -164,6 +164,8 @@ def test_the_shared_key_is_a_switch_of_the_sandbox():
     assert statuses.count(200) == 2, "the other client takes half of 4 from the start"
     with pytest.raises(ValueError, match="FROM-TO"):
         SandboxOptions(rate_limit=4, rate_limit_shared="ten")
+    with pytest.raises(ValueError, match="give rate_limit too"):
+        SandboxOptions(rate_limit_shared="0-60")  # no limit to share: it would do nothing
 
 
 def test_half_of_a_limit_of_one_is_still_a_limit():

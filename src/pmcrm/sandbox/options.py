@@ -92,6 +92,8 @@ class SandboxOptions:
             (not 400 <= self.rate_limit_status <= 599, "rate_limit_status must be an HTTP error status (400-599)"),
             (not self.api_key, "api_key must not be empty"),
             *_shared_problems(self.rate_limit_shared),
+            (bool(self.rate_limit_shared) and not self.rate_limit,
+             "rate_limit_shared takes half of a limit: give rate_limit too"),
             *((getattr(self, name) not in allowed, f"{name} must be one of {', '.join(allowed)}, "
                f"got {getattr(self, name)!r}") for name, allowed in CHOICES.items()),
             *unavailable_problems(self.unavailable),
