@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## sandbox API -> pmcrm_demo.duckdb -> summary
 	$(BIN)/pmcrm demo
 
-test: $(STAMP)  ## the whole suite, as CI runs it: two workers, one test file per worker at a time
+test: $(STAMP)  ## lint, then the whole suite, as CI runs it: two workers, one test file per worker at a time
+	$(BIN)/ruff check
 	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alternating import alternate  # noqa: E402
-from run import Bench, Plan  # noqa: E402
+from alternating import alternate
+from run import Bench, Plan
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, str], dict]:

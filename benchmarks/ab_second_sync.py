@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alternating import alternate, report  # noqa: E402
+from alternating import alternate, report
 
 ONE_SECOND_SYNC = """
 import tempfile, time

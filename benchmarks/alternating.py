@@ -5,7 +5,7 @@ variants' medians and their ratio (ab_first_sync.py prints its own, with dlt's p
 from __future__ import annotations
 
 import statistics
-from typing import Callable
+from collections.abc import Callable
 
 
 def alternate(measures: dict[str, Callable[[], float]], runs: int) -> dict[str, list[float]]:

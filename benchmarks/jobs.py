@@ -22,9 +22,10 @@ import resource
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 KEY_VARIABLE = "PMCRM_BENCH_API_KEY"
@@ -67,7 +68,6 @@ def pmcrm_job(params: dict, api_key: str) -> dict:
 
 def baseline_job(params: dict, api_key: str) -> dict:
     import dlt
-
     from baseline import baseline_source
 
     workdir = Path(params["workdir"])

@@ -278,7 +278,7 @@ def machine(postgres_url: str) -> str:
     with psycopg2.connect(postgres_url) as conn, conn.cursor() as cur:
         cur.execute("SHOW server_version")
         server = cur.fetchone()[0]
-    memory_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
     return (f"Machine: {os.cpu_count()} cores, {memory_kb / 2**20:.0f} GiB RAM, Python {sys.version.split()[0]}, "
             f"dlt {dlt.__version__}, DuckDB {duckdb.__version__}, PostgreSQL {server} (same machine), "
             f"adbc-driver-postgresql {adbc}; load average at the end {os.getloadavg()[0]:.2f}")

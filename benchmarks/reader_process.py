@@ -33,8 +33,8 @@ import pyarrow as pa
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from alternating import alternate  # noqa: E402
-from jobs import KEY_VARIABLE  # noqa: E402
+from alternating import alternate
+from jobs import KEY_VARIABLE
 
 DONE = None  # a resource's last message
 
@@ -42,7 +42,8 @@ DONE = None  # a resource's last message
 def readers(base_url: str, api_key: str, pages: int):
     """pmcrm's reader for every resource, first sync, its source state a plain dict."""
     import dlt
-    import pmcrm.source as source
+
+    from pmcrm import source
     from pmcrm.client import ApiClient
     from pmcrm.pages import PageBudget
     from pmcrm.transport import HttpSettings
@@ -77,6 +78,7 @@ def read_in_child(channel, base_url: str, api_key: str, pages: int, reading_thre
 
 def child_resources(base_url: str, api_key: str, pages: int, reading_threads: int):
     import dlt
+
     from pmcrm.source import select_resources
 
     names = [spec.name for spec in select_resources(None)]
@@ -98,7 +100,7 @@ def child_resources(base_url: str, api_key: str, pages: int, reading_threads: in
     def tables(name: str):
         while (message := inboxes[name].get()) is not DONE:
             if isinstance(message, str):
-                raise RuntimeError(f"{name}: {message}")
+                raise RuntimeError(f"{name}: {message}")  # noqa: TRY004 - the reader process failed and said why
             yield pa.ipc.open_stream(message).read_all()
 
     return [dlt.resource(tables(name), name=name, parallelized=True, write_disposition="replace")

@@ -21,20 +21,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import click
 
-from pmcrm.transport import DEFAULT_CONCURRENCY
 from pmcrm.sandbox import SandboxOptions, SandboxProcess
+from pmcrm.transport import DEFAULT_CONCURRENCY
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from jobs import KEY_VARIABLE  # noqa: E402
-from profiling import py_spy_command, summary  # noqa: E402
+from jobs import KEY_VARIABLE
+from profiling import py_spy_command, summary
 
 SCENARIOS = ("throughput", "latency", "ratelimit", "memory", "incremental")
 RESOURCE_COUNT = 36
@@ -404,7 +404,7 @@ def main(scenarios, quick, runs, baseline_runs, full_baseline, json_path, large,
 def machine() -> str:
     import dlt
 
-    memory_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
     return (f"Machine: {os.cpu_count()} cores, {memory_kb / 2**20:.0f} GiB RAM, Python "
             f"{sys.version.split()[0]}, dlt {dlt.__version__}, load average at the end "
             f"{os.getloadavg()[0]:.2f}")

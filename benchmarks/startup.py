@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alternating import alternate, report  # noqa: E402
+from alternating import alternate, report
 
 EVERY_COMMAND = ("import pmcrm.cli, pmcrm.cli.check, pmcrm.cli.dataset, pmcrm.cli.demo, pmcrm.cli.resources, "
                  "pmcrm.cli.state, pmcrm.cli.sync, pmcrm.sandbox.command")

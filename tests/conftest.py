@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from pmcrm.pipeline import make_pipeline, run_sync

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from pmcrm.ratelimit import RateLimiter
 from pmcrm.sandbox.gateway_limits import FixedWindow, SharedKey, SlidingWindow, SteadyPace

@@ -66,7 +66,7 @@ class ScriptedApi:
         self.server.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def then(self, *answers: Answer) -> "ScriptedApi":
+    def then(self, *answers: Answer) -> ScriptedApi:
         self.script.extend(answers)
         return self
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from pmcrm.client import ApiClient
 from pmcrm.convert import NO_DATE, MissingIdError, PageConverter, as_text

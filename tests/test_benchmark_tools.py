@@ -9,7 +9,7 @@ import click
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from ab_first_sync import parse_variant  # noqa: E402
+from ab_first_sync import parse_variant
 
 
 def test_a_variants_upper_case_settings_are_environment_variables_and_lower_case_ones_sync_settings():

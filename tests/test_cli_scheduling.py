@@ -106,9 +106,8 @@ def test_a_killed_run_leaves_no_stale_lock_behind(sandbox):
 
 def test_the_library_refuses_an_overlapping_run_and_releases_the_lock_after_a_failed_one(sandbox, tmp_path):
     request = sync_request(sandbox, tmp_path, resources=["pipeline"], api_key="wrong-key")
-    with pipeline_lock(request.pipeline_name, request.pipelines_dir):
-        with pytest.raises(LockHeldError):
-            run_sync(request)
+    with pipeline_lock(request.pipeline_name, request.pipelines_dir), pytest.raises(LockHeldError):
+        run_sync(request)
     assert run_sync(request).exit_code == 2  # ran (and failed) once the lock was free...
     with pipeline_lock(request.pipeline_name, request.pipelines_dir):
         pass  # ...and let go of the lock

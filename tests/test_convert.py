@@ -1,11 +1,10 @@
 """A page of API items becomes a typed arrow table; no value is silently lost."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from pmcrm.convert import MissingIdError, PageConverter
 from pmcrm.declarations import RESOURCES_BY_NAME
@@ -22,7 +21,7 @@ def test_declared_kinds_become_typed_columns():
     row = page.table.to_pylist()[0]
     assert row["id"] == 1 and row["invoice_id"] == 7
     assert row["quantity"] == Decimal("2.5")
-    assert row["paid_date"] == datetime(2024, 3, 1, 14, 5, tzinfo=timezone.utc)
+    assert row["paid_date"] == datetime(2024, 3, 1, 14, 5, tzinfo=UTC)
     assert row["name"] == "Desk"
     assert page.bad_values == []
 
@@ -36,12 +35,12 @@ def test_php_empty_dates_become_null_without_a_variant(no_date):
 
 def test_naive_timestamps_are_read_in_the_account_time_zone():
     page = convert([{"id": 1, "paid_date": "2024-07-01 12:00:00"}], timezone="Europe/Berlin")
-    assert page.table.column("paid_date").to_pylist() == [datetime(2024, 7, 1, 10, 0, tzinfo=timezone.utc)]
+    assert page.table.column("paid_date").to_pylist() == [datetime(2024, 7, 1, 10, 0, tzinfo=UTC)]
 
 
 def test_a_date_only_value_is_midnight():
     page = convert([{"id": 1, "paid_date": "2024-07-01"}])
-    assert page.table.column("paid_date").to_pylist() == [datetime(2024, 7, 1, tzinfo=timezone.utc)]
+    assert page.table.column("paid_date").to_pylist() == [datetime(2024, 7, 1, tzinfo=UTC)]
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,6 @@ def test_the_original_spec_names_the_same_resources_paths_and_page_sizes():
     if not SPEC.exists():
         pytest.skip("shared/reference not beside this checkout")
     spec_resources = re.findall(
-        r'"name":\s*"(\w+)",\s*"endpoint":\s*\{\s*"path":\s*"([^"]+)".*?"limit":\s*(\d+)', SPEC.read_text(), re.S
+        r'"name":\s*"(\w+)",\s*"endpoint":\s*\{\s*"path":\s*"([^"]+)".*?"limit":\s*(\d+)', SPEC.read_text(), re.DOTALL
     )
     assert spec_resources == [(s.name, s.path, str(s.page_size)) for s in RESOURCES]

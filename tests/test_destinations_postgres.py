@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,7 +32,6 @@ from tests.scripted_api import Answer, ScriptedApi, envelope
 
 KEY = "postgres-bulk-secret-key-0042"
 FAST = {"max_attempts": 2, "backoff_factor": 0.01, "timeout": 5}
-UTC = timezone.utc
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ moves only with a successful load; rows gone from the source are marked or remov
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,8 +16,8 @@ from pmcrm.declarations import RESOURCES, RESOURCES_BY_NAME
 from pmcrm.errors import RequestFailedError
 from pmcrm.incremental import OVERLAP_ROWS_KEPT, LoadedOverlap, unchanged_rows_dropped
 from pmcrm.pipeline import SyncRequest, make_pipeline, run_sync
-from pmcrm.source import OVERLAP_ROWS, SOURCE_NAME
 from pmcrm.sandbox import Sandbox, SandboxOptions
+from pmcrm.source import OVERLAP_ROWS, SOURCE_NAME
 from tests.truth import assert_table_equals_truth, deleted_ids, read_table
 
 INCREMENTAL = [s.name for s in RESOURCES if s.cursor]
@@ -78,7 +78,7 @@ def count_converted_rows(monkeypatch) -> dict:
     return counted
 
 
-WHEN = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)  # 14:00 in Berlin
+WHEN = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)  # 14:00 in Berlin
 
 
 @pytest.mark.parametrize("value, dropped", [

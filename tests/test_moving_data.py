@@ -13,8 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from pmcrm.client import Page
 from pmcrm.declarations import RESOURCES
@@ -100,7 +99,7 @@ def test_an_insert_and_a_delete_that_cancel_out_between_two_page_reads_are_still
 def test_an_api_whose_total_never_matches_its_rows_fails_loudly():
     # 250 rows in id order that hold still, but a total of 150: the rows after it exist.
     endpoint = ChurningEndpoint(250, 100, [])
-    understated = lambda number: Page(number, 150, endpoint(number).items)  # noqa: E731
+    understated = lambda number: Page(number, 150, endpoint(number).items)
     with ThreadPoolExecutor(2) as pool, pytest.raises(IncompleteReadError, match="Refusing a partial load"):
         list(EndpointReader("tasks", 100, understated, pool, 2))
 

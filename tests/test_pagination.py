@@ -99,7 +99,7 @@ def test_an_insert_between_pages_is_read_and_not_duplicated():
     endpoint = FakeEndpoint(rows(200), limit=100)
     endpoint.before_page[2] = lambda data: data.insert(0, {"id": 0})  # shifts row 100 onto page 2
     ids, reader = read(endpoint, window=1)
-    assert sorted(ids) == list(range(0, 201))
+    assert sorted(ids) == list(range(201))
     assert reader.passes == 2
 
 

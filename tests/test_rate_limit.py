@@ -8,14 +8,21 @@ discrete-event simulation (tests/rate_limit_sim.py): 16 requests in flight, 50 m
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 
 import pytest
 
 from pmcrm.ratelimit import EASE_AFTER, GUARD, MEASURED_AFTER, MIN_GUARD, NO_BURST_GROWTH, WINDOW, RateLimiter
-from tests.rate_limit_sim import (Clock, FixedWindowGateway, SlidingWindowGateway, SteadyGateway, shared_key_gateway,
-                                  simulate)
+from tests.rate_limit_sim import (
+    Clock,
+    FixedWindowGateway,
+    SlidingWindowGateway,
+    SteadyGateway,
+    shared_key_gateway,
+    simulate,
+)
 
 ACCOUNT = 832  # the requests of a 36 x 2,000-row sync
 
@@ -145,7 +152,7 @@ def test_told_a_rate_requests_are_evenly_spaced_never_a_burst():
     # without bursts, at no cost against a window (which allows no more than that anyway).
     limiter, _ = limiter_on_a_fake_clock(10)
     left = [limiter.acquire() for _ in range(50)]
-    assert all(b - a == pytest.approx((WINDOW + GUARD) / 10) for a, b in zip(left, left[1:]))
+    assert all(b - a == pytest.approx((WINDOW + GUARD) / 10) for a, b in itertools.pairwise(left))
     assert max(sum(1 for t in left if start <= t < start + (WINDOW + GUARD)) for start in left) <= 10
 
 
@@ -156,7 +163,7 @@ def test_a_request_whose_thread_wakes_late_is_counted_when_it_leaves():
     limiter = RateLimiter(10, clock=clock, sleep=lambda seconds: setattr(clock, "now", clock.now + seconds + 0.08))
     left = [limiter.acquire() for _ in range(30)]
     assert left[1] == pytest.approx((WINDOW + GUARD) / 10 + 0.08), "left 80 ms after its turn, and counted then"
-    assert all(b - a >= 0.1 - 1e-9 for a, b in zip(left, left[1:]))
+    assert all(b - a >= 0.1 - 1e-9 for a, b in itertools.pairwise(left))
     assert max(sum(1 for t in left if start <= t < start + WINDOW + GUARD) for start in left) <= 10
 
 

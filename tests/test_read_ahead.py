@@ -9,8 +9,7 @@ import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from pmcrm.client import Page
 from pmcrm.pages import EndpointReader, PageBudget, SeenKeys

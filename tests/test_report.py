@@ -245,7 +245,7 @@ def test_the_report_is_one_file_that_loads_nothing_from_anywhere(report):
 
 
 def test_a_section_whose_tables_were_not_synced_names_them_and_the_others_still_draw(sandbox, tmp_path):
-    pipeline, installed = load_with_views(sandbox, tmp_path, resources=["invoice", "account", "projects"])
+    pipeline, _ = load_with_views(sandbox, tmp_path, resources=["invoice", "account", "projects"])
     html = render_report(pipeline)
     assert html.count("<svg") == 2  # invoices per month, overdue by customer
     assert "run `pmcrm views`" not in html, "installing views cannot help: their tables are missing"
@@ -258,7 +258,7 @@ def test_a_section_whose_tables_were_not_synced_names_them_and_the_others_still_
 
 
 def test_a_section_whose_view_was_dropped_says_to_install_the_views(sandbox, tmp_path):
-    pipeline, installed = load_with_views(sandbox, tmp_path)
+    pipeline, _ = load_with_views(sandbox, tmp_path)
     drop_views(pipeline)
     html = render_report(pipeline)
     assert html.count("not found: run `pmcrm views`") == len(SECTIONS)

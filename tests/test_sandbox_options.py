@@ -67,7 +67,7 @@ def test_base_url_has_no_trailing_slash_and_binds_loopback():
     with Sandbox(rows=1) as api:
         assert api.base_url.startswith("http://127.0.0.1:") and not api.base_url.endswith("/")
     with pytest.raises(RuntimeError):
-        api.base_url
+        _ = api.base_url
 
 
 @pytest.mark.parametrize("bad", [dict(fault_rate=1.5), dict(fault_kinds=("meteor",)), dict(rows=-1),

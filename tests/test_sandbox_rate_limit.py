@@ -8,8 +8,8 @@ from pmcrm.sandbox import SandboxOptions
 from pmcrm.sandbox.app import SandboxApp
 from pmcrm.sandbox.data import Dataset
 from pmcrm.sandbox.gateway_limits import TokenBucket
-from pmcrm.sandbox.stats import Stats
 from pmcrm.sandbox.raw_client import SandboxClient
+from pmcrm.sandbox.stats import Stats
 from tests.sandbox_fixtures import sandbox_api
 
 TASKS = "/v1/task/tasks/list"

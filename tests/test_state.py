@@ -4,7 +4,7 @@ cursor, its last complete read and its rows; a `--start-date` that cannot apply 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from tests.helpers import invoke, sync_args
 
@@ -35,7 +35,7 @@ def test_after_a_sync_each_resource_shows_its_mode_cursor_last_read_and_rows(san
     assert after["tasks"]["rows"] == len(sandbox.truth("tasks")) == 300
     assert after["lead"]["rows"] is None and after["lead"]["last_complete_read"] is None
     read_at = datetime.strptime(after["emails"]["last_complete_read"], "%Y-%m-%d %H:%M:%S")
-    assert abs((datetime.utcnow() - read_at).total_seconds()) < 600
+    assert abs((datetime.now(UTC).replace(tzinfo=None) - read_at).total_seconds()) < 600
 
 
 def test_a_start_date_on_a_pipeline_with_a_cursor_is_named_not_silently_ignored(sandbox):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from pmcrm.declarations import RESOURCES
 from tests.helpers import postgres_dataset
@@ -72,5 +73,5 @@ def test_a_wrong_key_fails_with_exit_code_2_and_creates_no_tables(sandbox, sync,
     with duckdb.connect(str(tmp_path / "test.duckdb")) as db:
         tables = db.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'pmcrm_data'").fetchall()
     assert [name for (name,) in tables if not name.startswith("_")] == []
-    with pytest.raises(Exception):
+    with pytest.raises(DatabaseUndefinedRelation):
         read_table(pipeline, "tasks")

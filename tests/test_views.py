@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter, defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -271,7 +271,7 @@ def test_invoices_are_counted_per_month_issued_and_paid_on_the_account_calendar_
 
 
 def test_overdue_amounts_sum_unpaid_invoices_past_their_due_date_per_customer_and_currency(views, truth):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     groups = defaultdict(list)
     for invoice in truth.rows("invoice"):
         if truth.overdue(invoice, now):

@@ -4,7 +4,7 @@ pmcrm's converter: the API row, typed by the declared kind, renamed like the pip
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,7 +31,7 @@ def expected_value(kind: str, value: Any, tz: str = "UTC") -> Any:
     if value in NO_DATE:
         return None
     naive = datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
-    return naive.replace(tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
+    return naive.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
 def expected_rows(resource: str, api_rows: list[dict], normalize, neutral_names=True, tz="UTC") -> list[dict]:
@@ -48,7 +48,7 @@ def expected_rows(resource: str, api_rows: list[dict], normalize, neutral_names=
 
 def normalize_loaded(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     return value
 
 

@@ -28,7 +28,7 @@ _EXPORTS = {
     "diagnose": "pmcrm.diagnose",
 }
 
-__all__ = ["RESOURCES", "ResourceSpec", *_EXPORTS]
+__all__ = ["RESOURCES", "ResourceSpec", *_EXPORTS]  # noqa: PLE0604 - the names _EXPORTS loads lazily
 
 
 def __getattr__(name: str) -> Any:

@@ -10,8 +10,9 @@ in the URL.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from pmcrm.envelope import ErrorAnswer, NotAListing, read_error, read_listing
 from pmcrm.errors import (

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import threading
 from array import array
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import dlt
 import pyarrow as pa

@@ -15,15 +15,16 @@ import importlib.util
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from dlt.common.destination import Destination
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import UnknownDestinationModule
 from dlt.common.schema.utils import get_columns_names_with_prop
 from dlt.destinations.impl.postgres.postgres import PostgresClient, PostgresParquetCopyJob
@@ -115,7 +116,7 @@ class Target:
             return f"{self.table_format} files under {url if '://' in url else os.path.abspath(url)}/{self.dataset}"
         return f"{self.destination}, dataset {self.dataset}"
 
-    def traits(self, destination: Any | None = None) -> "DestinationTraits":
+    def traits(self, destination: Any | None = None) -> DestinationTraits:
         destination = destination if destination is not None else self.make()
         plain_files = self.destination == "filesystem" and self.table_format == "parquet"
         run_options: dict[str, Any] = {}
@@ -159,7 +160,7 @@ class DestinationTraits:
     def run_kwargs(self) -> dict[str, Any]:
         return {"loader_file_format": self.file_format, **self.run_options}
 
-    def text_filter(self, source: Any) -> "NulRemover":
+    def text_filter(self, source: Any) -> NulRemover:
         """What the destination needs done to the source's text before it is written:
         on PostgreSQL, U+0000 removed (counted for the summary); elsewhere nothing."""
         remover = NulRemover()

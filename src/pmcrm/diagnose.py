@@ -9,17 +9,18 @@ flags worth setting.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from pmcrm.client import ApiClient
-from pmcrm.transport import HttpSettings
 from pmcrm.declarations import RESOURCES_BY_NAME, ResourceSpec
 from pmcrm.errors import AuthError, PmcrmError, UnavailableError
 from pmcrm.pages import served_page_size
 from pmcrm.redact import MASK, redact
 from pmcrm.source import endpoint_tails, select_resources
+from pmcrm.transport import HttpSettings
 
 PROBE_RESOURCE = "tasks"
 CHECK_CONCURRENCY = 6

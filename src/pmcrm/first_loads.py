@@ -6,7 +6,8 @@ appended to, and deletions skipped: nothing can be gone from a table that was em
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation, DestinationUndefinedEntity

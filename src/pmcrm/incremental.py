@@ -17,9 +17,10 @@ and rows of the overlap window that are exactly as last loaded are dropped too (
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import dlt
@@ -69,7 +70,7 @@ class ServerFilter:
     newest_first: bool = False
 
     @classmethod
-    def parse(cls, since: str | None, sort: str | None) -> "ServerFilter | None":
+    def parse(cls, since: str | None, sort: str | None) -> ServerFilter | None:
         """From the CLI: `--server-filter updated_since --server-sort sort=updated_desc`."""
         if not since and not sort:
             return None
@@ -143,7 +144,7 @@ def parse_start_date(text: str | None, account_tz: str) -> datetime | None:
             naive = datetime.strptime(text, fmt)
         except ValueError:
             continue
-        return naive.replace(tzinfo=ZoneInfo(account_tz)).astimezone(timezone.utc)
+        return naive.replace(tzinfo=ZoneInfo(account_tz)).astimezone(UTC)
     raise ValueError(f"--start-date {text!r}: use YYYY-MM-DD or 'YYYY-MM-DD HH:MM:SS'")
 
 

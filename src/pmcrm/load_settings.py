@@ -24,8 +24,9 @@ A value the user set in dlt's config or environment always wins over these.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Self
 
 import dlt
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
@@ -135,8 +136,8 @@ class DuckDbHold:
                     "its committed rows are in the write-ahead log, which DuckDB replays on the next open")
         return None
 
-    def __enter__(self) -> "DuckDbHold":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()  # on the way out of an error: the error is what the caller reports

@@ -9,14 +9,15 @@ The file sits beside the pipeline's folder, not in it: a failed run drops that f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from dlt.common.pipeline import get_dlt_pipelines_dir
 from filelock import FileLock, Timeout
 
 from pmcrm.errors import LockHeldError
+
 
 def lock_path(pipeline_name: str, pipelines_dir: str | None = None) -> Path:
     return Path(pipelines_dir or get_dlt_pipelines_dir()) / f".{pipeline_name}.pmcrm.lock"

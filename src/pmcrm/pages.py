@@ -30,15 +30,17 @@ read again and rows already seen are skipped:
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 import threading
 from array import array
 from bisect import bisect_left
 from collections import deque
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Iterator, Sequence
+from typing import Any
 
 import orjson
 
@@ -194,7 +196,7 @@ class _Pass:
         if not self.id_spans:
             return False
         spans = [self.id_spans[n] for n in sorted(self.id_spans)]
-        return all(a[0] < b[0] and a[1] <= b[1] for a, b in zip(spans, spans[1:]))
+        return all(a[0] < b[0] and a[1] <= b[1] for a, b in itertools.pairwise(spans))
 
     def settled(self) -> bool:
         """A settle pass in id order proves completeness (module docstring) - unless it saw

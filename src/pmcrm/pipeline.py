@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import dlt
+from dlt.common.pipeline import NormalizeInfo
 from dlt.destinations.exceptions import DatabaseException
 from dlt.extract.exceptions import PipeException
 from dlt.load.exceptions import LoadClientJobException
-from dlt.common.pipeline import NormalizeInfo
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pmcrm.client import URL_SHAPE_CODES
@@ -34,10 +35,10 @@ from pmcrm.lock import pipeline_lock
 from pmcrm.memory import lean_allocators
 from pmcrm.progress import NO_PROGRESS, Progress
 from pmcrm.redact import redact, register_secret
+from pmcrm.resource_state import ResourceState, resource_states, start_date_note
 from pmcrm.runs import SyncResult, record_run, runs_row
 from pmcrm.source import ReadOptions, RunRecord, pmcrm_source, select_resources
 from pmcrm.transport import HttpSettings
-from pmcrm.resource_state import ResourceState, resource_states, start_date_note
 from pmcrm.urls import candidate_locations
 from pmcrm.views import drop_views, install_views
 
@@ -69,7 +70,7 @@ class SyncRequest:
     progress: Progress | None = field(default=None, repr=False, compare=False)  # no flag: the CLI's display
 
     @classmethod
-    def from_flags(cls, **flags: Any) -> "SyncRequest":
+    def from_flags(cls, **flags: Any) -> SyncRequest:
         """A request from values named like the flags (`timeout=`, `timezone=`,
         `destination=`...): each goes to the part that has a field of its name. The CLI
         builds its request this way, so a flag and its field cannot drift apart."""
@@ -154,10 +155,10 @@ def run_sync(request: SyncRequest) -> SyncResult:
     require_credentials(lambda: make_pipeline(request, destination), request.target)
     lean_allocators()
     with pipeline_lock(request.pipeline_name, request.pipelines_dir), DuckDbHold() as hold:
-        started_at = datetime.now(timezone.utc)
+        started_at = datetime.now(UTC)
         result = _sync(request, destination, traits, hold)
         result.run_id, result.started_at = uuid.uuid4().hex, started_at
-        result.finished_at = datetime.now(timezone.utc)
+        result.finished_at = datetime.now(UTC)
         result.pipeline_name, result.destination = request.pipeline_name, request.target.destination
         result.dataset, result.location = request.target.dataset, request.target.describe()
         runs_pipeline = dlt.pipeline(

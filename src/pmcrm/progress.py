@@ -24,8 +24,8 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Protocol, TextIO
+from datetime import UTC, datetime
+from typing import Protocol, Self, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -134,7 +134,7 @@ class TallyProgress:
     def finished(self, resource: str, note: str | None = None) -> None:
         with self._lock:
             tally = self._tally(resource)
-            tally.ended, tally.ended_at, tally.note = time.monotonic(), datetime.now(timezone.utc), note
+            tally.ended, tally.ended_at, tally.note = time.monotonic(), datetime.now(UTC), note
             self._show(resource, tally)
 
     def phase(self, name: str) -> None:
@@ -183,10 +183,10 @@ class LineProgress(TallyProgress):
 
     def _show_step(self, name: str) -> None:
         if name != "reading":  # reading starts at once; its end is each resource's line
-            self._write(datetime.now(timezone.utc), f"{name} ({self.read} resources read)")
+            self._write(datetime.now(UTC), f"{name} ({self.read} resources read)")
 
     def _show_limit(self) -> None:
-        self._write(datetime.now(timezone.utc), self.pace)
+        self._write(datetime.now(UTC), self.pace)
 
     def _write(self, moment: datetime, text: str) -> None:
         self.stream.write(f"{moment.strftime('%Y-%m-%dT%H:%M:%SZ')} pmcrm: {text}\n")
@@ -227,7 +227,7 @@ class LiveProgress(TallyProgress):
         self._tasks: dict[str, TaskID] = {}
         self._describe_overall()
 
-    def __enter__(self) -> "LiveProgress":
+    def __enter__(self) -> Self:
         self.display.start()
         return self
 

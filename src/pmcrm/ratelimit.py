@@ -70,7 +70,7 @@ import bisect
 import threading
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 WINDOW = 1.0  # seconds: the gateway's window
 GUARD = 0.03  # seconds added to a window: request arrival jitter must not put N+1 in one

@@ -14,18 +14,19 @@ running are left out of the time series.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from pmcrm.errors import DatasetNotFound
 from pmcrm.destinations import DEFAULT_DATASET, DEFAULT_DUCKDB_FILE, Target
+from pmcrm.errors import DatasetNotFound
 from pmcrm.views import VIEWS_BY_NAME, required_tables, table_columns
 
 if TYPE_CHECKING:
@@ -423,7 +424,7 @@ def _loaded_at(client) -> str | None:
     except DatabaseUndefinedRelation:
         return None
     at = rows[0]["at"] if rows else None
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if at else None
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if at else None
 
 
 def render_report(pipeline: dlt.Pipeline) -> str:
@@ -438,7 +439,7 @@ def render_report(pipeline: dlt.Pipeline) -> str:
         dataset=pipeline.dataset_name,
         destination=pipeline.destination.destination_type.rsplit(".", 1)[-1],
         loaded_at=loaded_at,
-        generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
 
 

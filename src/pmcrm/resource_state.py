@@ -8,9 +8,10 @@ destination); it moves only with a successful load (pmcrm.incremental).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import dlt
 
@@ -51,7 +52,7 @@ def utc_text(value: Any) -> str:
     """'2024-05-29 03:07:03' for a UTC moment however it was stored (datetime or ISO text)."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 

@@ -18,9 +18,10 @@ from typing import Any
 
 import dlt
 
-from pmcrm.transport import RequestStats
 from pmcrm.errors import SyncFailedError
 from pmcrm.redact import redact
+from pmcrm.transport import RequestStats
+
 
 @dataclass
 class SyncResult:
@@ -48,7 +49,7 @@ class SyncResult:
     location: str = ""  # where the data went, in words (Target.describe)
     modes: dict[str, str] = field(default_factory=dict)  # table -> incremental | full | snapshot
 
-    def raise_for_failure(self) -> "SyncResult":
+    def raise_for_failure(self) -> SyncResult:
         if not self.ok:
             raise SyncFailedError(self)
         return self

@@ -20,7 +20,7 @@ def _from_dlt(key: str, secret: bool) -> str | None:
     provider = dlt.secrets if secret else dlt.config
     try:
         value = provider.get(f"sources.pmcrm.{key}")
-    except Exception:  # a malformed toml must not hide the clearer error below
+    except Exception:  # noqa: BLE001 - a malformed toml must not hide the clearer error below
         value = None
     return str(value) if value else None
 

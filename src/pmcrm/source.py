@@ -9,10 +9,11 @@ dlt source (`[sources.pmcrm] base_url = ...`, `SOURCES__PMCRM__API_KEY`, ...).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Generator, Iterator, Optional, Sequence
+from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dlt
@@ -65,7 +66,7 @@ class ReadOptions:
     server_sort: str | None = None  # 'platform' or PARAM=VALUE
     overlap_seconds: float = DEFAULT_OVERLAP_SECONDS  # re-read window before the cursor
 
-    def parsed(self) -> "ReadPlan":
+    def parsed(self) -> ReadPlan:
         """Checked and parsed once per run: a bad value is a settings error (exit 2)
         before any request, with what to write instead."""
         try:
@@ -159,7 +160,7 @@ class _ResourceRun:
         # or the incremental filter dropped every row of a first run.
         yield self.converter.empty_table()
         if complete is not None:
-            last_reads[self.spec.name] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            last_reads[self.spec.name] = datetime.now(UTC).isoformat(timespec="seconds")
             last_page = complete.last_page
             if last_page is not None:
                 last_pages[self.spec.name] = last_page
@@ -309,7 +310,7 @@ def _resource(spec: ResourceSpec, run: _ResourceRun, plan: ReadPlan):
     else:
 
         def incremental_tables(
-            updated=cursor_for(spec.cursor, plan.start_date, plan.options.overlap_seconds),
+            updated=cursor_for(spec.cursor, plan.start_date, plan.options.overlap_seconds),  # noqa: B008 - dlt's way
         ) -> Iterator[pa.Table]:
             yield from run.tables(since=read_since(updated))
 
@@ -341,10 +342,10 @@ def pmcrm_source(
     api_key: str = dlt.secrets.value,
     resources: Sequence[str] | None = None,
     path_prefix: str = "",
-    read_options: Optional[ReadOptions] = None,
-    http_settings: Optional[HttpSettings] = None,
+    read_options: ReadOptions | None = None,
+    http_settings: HttpSettings | None = None,
     track_deletions: bool = True,
-    run_record: Optional[RunRecord] = None,
+    run_record: RunRecord | None = None,
 ) -> Any:
     """All 36 resources of the platform (or `resources`), typed and ready to load.
 

@@ -19,8 +19,8 @@ spec's first; the client keeps the first one the API answers on (pmcrm.client). 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 from pmcrm.errors import SettingsError

@@ -17,7 +17,6 @@ import click
 import dlt
 
 from pmcrm.cli.output import err_console, fail, finish
-from pmcrm.transport import DEFAULT_CONCURRENCY
 from pmcrm.declarations import RESOURCES
 from pmcrm.deletions import DELETION_MODES
 from pmcrm.destinations import DEFAULT_BUCKET_URL, DEFAULT_DATASET, DEFAULT_DUCKDB_FILE, TABLE_FORMATS
@@ -25,6 +24,8 @@ from pmcrm.errors import INTERRUPTED_EXIT_CODE, LOCKED_EXIT_CODE, PmcrmError, Ru
 from pmcrm.pipeline import DEFAULT_PIPELINE, SyncRequest, run_sync
 from pmcrm.progress import LineProgress, LiveProgress
 from pmcrm.settings import resolve_api_key, resolve_base_url
+from pmcrm.transport import DEFAULT_CONCURRENCY
+
 
 def split_list(value: str | None) -> list[str] | None:
     return [part.strip() for part in value.split(",") if part.strip()] if value else None

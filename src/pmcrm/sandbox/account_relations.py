@@ -23,9 +23,9 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from random import Random
-from typing import Callable, Mapping
 
 from .values import (
     CALENDAR_NAMES,

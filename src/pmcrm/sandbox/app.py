@@ -24,8 +24,15 @@ from .data import Dataset
 from .error_answers import BadRequest, error_body
 from .faults import FaultPlan
 from .filters import parse_row_query
-from .gateway_limits import (RATE_LIMIT_MESSAGE, FixedWindow, SharedKey, SlidingWindow, SteadyPace, TokenBucket,
-                             parse_shared)
+from .gateway_limits import (
+    RATE_LIMIT_MESSAGE,
+    FixedWindow,
+    SharedKey,
+    SlidingWindow,
+    SteadyPace,
+    TokenBucket,
+    parse_shared,
+)
 from .options import SandboxOptions
 from .page_cache import PageRenderer, PageRequest
 from .stats import Stats

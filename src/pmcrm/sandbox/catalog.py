@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources as package_files
-from typing import Mapping
 
 API_PREFIX = "/v1/"
 UPDATE_FIELDS = ("updated_date", "updated")

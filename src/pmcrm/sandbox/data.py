@@ -22,10 +22,10 @@ import hashlib
 import itertools
 import re
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from random import Random
 from types import MappingProxyType
-from typing import Callable, Iterable, Mapping
 
 from .account_relations import Batch
 from .catalog import Catalog, load_catalog
@@ -33,8 +33,9 @@ from .relations import FOREIGN_KEYS, MODEL_OF_TARGET, OWNING_KEYS, split_key
 from .shapes import UniformShape, make_shape
 from .values import (
     DATA_END,
-    ZERO_DATE,
     DERIVED_FIELDS,
+    WORDS,
+    ZERO_DATE,
     ColumnContext,
     as_json_type,
     choose,
@@ -44,10 +45,9 @@ from .values import (
     generate_column,
     money,
     rule_for,
-    WORDS,
 )
 
-__all__ = ["Dataset", "FOREIGN_KEYS", "DEFAULT_ROWS", "Table", "ForeignKey", "foreign_keys_by_path"]
+__all__ = ["DEFAULT_ROWS", "FOREIGN_KEYS", "Dataset", "ForeignKey", "Table", "foreign_keys_by_path"]
 
 DEFAULT_ROWS = 1000
 CUSTOM_FIELD_SHARE = 0.10
@@ -142,7 +142,7 @@ class RowFactory:
         """Rows for these ids and times; ``pools`` gives each foreign key's candidate ids."""
         n = len(ids)
         columns: dict[str, list] = {}
-        shared_rng = lambda group: Random(seed_of(self.seed, self.path, group, salt))  # noqa: E731
+        shared_rng = lambda group: Random(seed_of(self.seed, self.path, group, salt))
         for field, json_type in self.fields.items():
             rng = Random(seed_of(self.seed, self.path, field, salt))
             if field == "id":

@@ -11,7 +11,6 @@ from collections import defaultdict
 
 from .data import seed_of
 
-
 FAULT_KINDS = ("http500", "http503", "envelope13", "cut", "stall")
 MAX_FAULTS_IN_A_ROW = 2
 

@@ -16,9 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from typing import Callable
-
-
+from collections.abc import Callable
 
 RATE_LIMIT_WINDOWS = ("bucket", "sliding", "fixed", "steady")
 RATE_LIMIT_BODIES = ("json", "string")

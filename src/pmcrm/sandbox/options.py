@@ -12,8 +12,8 @@ modules the key cannot use). ``pmcrm sandbox --help`` documents each flag;
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Mapping
 
 from .catalog import load_catalog
 from .data import DEFAULT_ROWS

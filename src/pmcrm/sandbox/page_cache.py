@@ -26,11 +26,11 @@ class PageRequest:
     path: str
     page: int
     limit: int
-    rows: RowQuery = RowQuery()
+    rows: RowQuery = RowQuery()  # noqa: RUF009 - frozen: one shared empty query is safe
 
 
 class _PathCache:
-    __slots__ = ("version", "pages", "views")
+    __slots__ = ("pages", "version", "views")
 
     def __init__(self, version: int):
         self.version = version

@@ -13,7 +13,7 @@ the way ``ON DELETE CASCADE`` / ``ON DELETE SET NULL`` would.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 FOREIGN_KEYS: Mapping[str, str] = {
     # --- tasks and lists

@@ -27,8 +27,9 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Callable, Iterable
+from typing import Self
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
@@ -121,7 +122,7 @@ class Sandbox(ClientSettings, DataChanges):
         self._startup_error: BaseException | None = None
 
     # ------------------------------------------------------------ running
-    def start(self) -> "Sandbox":
+    def start(self) -> Sandbox:
         if self._thread is not None:
             raise RuntimeError("the sandbox is already running")
         self._thread = threading.Thread(target=self._serve, name="pmcrm-sandbox", daemon=True)
@@ -141,7 +142,7 @@ class Sandbox(ClientSettings, DataChanges):
         self._thread = None
         self._base_url = None
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
@@ -152,7 +153,7 @@ class Sandbox(ClientSettings, DataChanges):
         try:
             runner, self._base_url = loop.run_until_complete(
                 start_site(self._app, self.options.host, self.options.port))
-        except BaseException as error:  # handed to the thread that called start()
+        except BaseException as error:  # noqa: BLE001 - handed to the thread that called start()
             self._startup_error = error
             self._started.set()
             loop.close()
@@ -213,7 +214,7 @@ class SandboxProcess(ClientSettings, DataChanges):
         self._process: subprocess.Popen | None = None
         self._base_url: str | None = None
 
-    def start(self) -> "SandboxProcess":
+    def start(self) -> SandboxProcess:
         args = [sys.executable, "-m", "pmcrm.sandbox", *self.options.to_cli_args()]
         self._process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         first_line = self._process.stdout.readline().strip()
@@ -235,7 +236,7 @@ class SandboxProcess(ClientSettings, DataChanges):
             self._process.communicate()
         self._process = None
 
-    def __enter__(self) -> "SandboxProcess":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:

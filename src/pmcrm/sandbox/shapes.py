@@ -17,8 +17,8 @@ Both end at ``DATA_END``, so the dataset's clock and its mutations work the same
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from random import Random
-from typing import Mapping
 
 from .account_relations import Batch, settle
 from .catalog import Catalog

@@ -15,9 +15,9 @@ import math
 import re
 import time
 from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from random import Random
-from typing import Callable, Sequence
 
 from .relations import NON_RESOURCE_IDS
 
@@ -37,7 +37,7 @@ class _DayCache(dict):
 
 @functools.cache
 def _clock_times() -> tuple[str, ...]:
-    return tuple("%02d:%02d:%02d" % (s // 3600, s // 60 % 60, s % 60) for s in range(DAY))
+    return tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(DAY))
 
 
 _DAYS = _DayCache()
@@ -297,7 +297,7 @@ def uuids(upper: bool = False) -> Generator:
         bits = ctx.rng.getrandbits
         out = []
         for _ in range(ctx.n):
-            h = "%032x" % bits(128)
+            h = f"{bits(128):032x}"
             value = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"
             out.append(value.upper() if upper else value)
         return out
@@ -307,12 +307,12 @@ def uuids(upper: bool = False) -> Generator:
 @per_row
 def hex_tokens(ctx: ColumnContext) -> list:
     bits = ctx.rng.getrandbits
-    return ['"%016x"' % bits(64) for _ in range(ctx.n)]
+    return [f'"{bits(64):016x}"' for _ in range(ctx.n)]
 
 
 def colors(ctx: ColumnContext) -> list:
     bits = ctx.rng.getrandbits
-    return ["#%06x" % bits(24) for _ in range(ctx.n)]
+    return [f"#{bits(24):06x}" for _ in range(ctx.n)]
 
 
 def formatted(template: str, *pools: Sequence) -> Generator:
@@ -360,7 +360,7 @@ vat_numbers = formatted("%s%09d", ("DE", "FR", "GB", "PL", "LV", "ES"), range(10
 
 
 def digit_codes(length: int) -> Generator:
-    return lambda ctx: ["%0*d" % (length, ctx.rng.getrandbits(48) % 10 ** length) for _ in range(ctx.n)]
+    return lambda ctx: [f"{ctx.rng.getrandbits(48) % 10 ** length:0{length}d}" for _ in range(ctx.n)]
 
 
 def json_blobs(ctx: ColumnContext) -> list:
