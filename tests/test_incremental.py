@@ -12,7 +12,7 @@ import pytest
 
 from pmcrm.client import ApiClient
 from pmcrm.convert import PageConverter
-from pmcrm.declarations import RESOURCES, RESOURCES_BY_NAME
+from pmcrm.declarations import RESOURCES, RESOURCES_BY_NAME, ResourceSpec
 from pmcrm.errors import RequestFailedError
 from pmcrm.incremental import OVERLAP_ROWS_KEPT, LoadedOverlap, unchanged_rows_dropped
 from pmcrm.pipeline import SyncRequest, make_pipeline, run_sync
@@ -200,6 +200,34 @@ def test_a_quiet_night_writes_nothing_but_a_change_within_the_same_second_is_mer
     again, pipeline, _ = run()
     assert again.ok and again.written.get("tasks") == 1
     assert_all_tables_equal_truth(api, pipeline)
+
+
+def loaded_tables(pipeline) -> set[str]:
+    """The tables the last run's load had a job for."""
+    package = pipeline.last_trace.last_load_info.load_packages[0]
+    return {job.job_file_info.table_name for job in package.jobs["completed_jobs"]}
+
+
+def test_a_quiet_night_loads_no_job_for_an_unchanged_incremental_table(api, run):
+    # Nothing to merge: no staging table, delete and insert of no rows for each of them.
+    assert run()[0].ok
+    quiet, pipeline, _ = run()
+    assert quiet.ok
+    assert not loaded_tables(pipeline) & set(INCREMENTAL)
+    assert set(FULL) <= loaded_tables(pipeline), "the tables read in full are merged as every night"
+    assert_all_tables_equal_truth(api, pipeline)
+
+
+def test_a_column_a_newer_pmcrm_declares_reaches_an_unchanged_table(api, run, monkeypatch):
+    assert run(resources=["tasks"])[0].ok
+    declared = ResourceSpec.columns
+    monkeypatch.setattr(ResourceSpec, "columns", lambda spec: {**declared(spec), "sla_deadline": "timestamp"})
+    quiet, pipeline, _ = run(resources=["tasks"])
+    assert quiet.ok and quiet.written.get("tasks", 0) == 0
+    with pipeline.sql_client() as client:
+        columns = [name for (name,) in client.execute_sql(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'tasks'")]
+    assert "sla_deadline" in columns
 
 
 def remembered_overlaps(pipeline) -> dict:

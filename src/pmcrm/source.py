@@ -20,6 +20,7 @@ import dlt
 import pyarrow as pa
 from dlt.common.configuration import configspec
 from dlt.common.configuration.specs import BaseConfiguration
+from dlt.common.schema.utils import has_table_seen_data
 
 from pmcrm.client import ApiClient, Page
 from pmcrm.convert import PageConverter, TableBatcher
@@ -156,9 +157,8 @@ class _ResourceRun:
         self._count_bad(batcher.flush())
         if batcher.ready:
             yield batcher.take()
-        # The declared schema, no rows: creates the table even when the endpoint is empty
-        # or the incremental filter dropped every row of a first run.
-        yield self.converter.empty_table()
+        if self._table_needs_declaring():
+            yield self.converter.empty_table()
         if complete is not None:
             last_reads[self.spec.name] = datetime.now(UTC).isoformat(timespec="seconds")
             last_page = complete.last_page
@@ -168,6 +168,21 @@ class _ResourceRun:
                 # The reader's keys are the ids of every row it yielded (merge rows have ids).
                 self.ledger.record_complete(self.spec.name, complete.seen.values())
         release_free_memory()
+
+    def _table_needs_declaring(self) -> bool:
+        """The declared schema with no rows creates the table even when the endpoint is
+        empty or the incremental filter dropped every row of a first run, adds a column a
+        newer pmcrm declares, and empties a `replace` table. A merged table that has seen
+        data with every declared column gains nothing from it but a load job of no rows
+        (a staging table, a delete, an insert): 26 of them on a sync where nothing changed."""
+        if dlt.current.get_resource().write_disposition != "merge":
+            return True
+        schema = dlt.current.source_schema()
+        table = schema.tables.get(self.spec.name)
+        if table is None or not has_table_seen_data(table):
+            return True
+        declared = {schema.naming.normalize_identifier(name) for name in self.converter.empty_table().schema.names}
+        return not declared <= set(table["columns"])
 
     def _read(self, since: datetime | None, batcher: TableBatcher, last_pages: dict,
               overlap_rows: dict) -> Generator[pa.Table, None, EndpointReader | None]:
