@@ -7,6 +7,11 @@ all alike, each sync in a fresh process against one warm sandbox (run.py's Bench
     .venv/bin/python benchmarks/ab_first_sync.py --rows 2000 --variant default --variant 'four concurrency=4'
     .venv/bin/python benchmarks/ab_first_sync.py --rows 2000 --latency 0.05 --server-limit 20 \
         --variant 'not-told' --variant 'told rate_limit=20'
+    .venv/bin/python benchmarks/ab_first_sync.py --second --rows 2000 --latency 0.05 --server-limit 20 \
+        --variant 'told rate_limit=20' --variant 'before PYTHONPATH=/tmp/before/src rate_limit=20'
+
+`--second` times the sync after a first one on the same pipeline (not timed), nothing
+changed in between: the nightly case.
 
 A variant is a label and KEY=VALUE settings: an upper-case KEY is an environment variable
 (dlt reads its settings there: DATA_WRITER__FILE_MAX_ITEMS, EXTRACT__WORKERS, ...;
@@ -55,7 +60,10 @@ def parse_variant(text: str) -> tuple[str, dict[str, str], dict]:
 @click.option("--latency", default=0.0, show_default=True, type=click.FloatRange(0), help="Seconds per request.")
 @click.option("--server-limit", type=click.IntRange(1), default=None,
               help="The sandbox allows this many requests in any one second (a variant's rate_limit=N tells pmcrm).")
-def main(variants: tuple[str, ...], rows: int, pairs: int, latency: float, server_limit: int | None) -> None:
+@click.option("--second", is_flag=True,
+              help="Time the second sync instead, on the first one's pipeline, nothing changed in between.")
+def main(variants: tuple[str, ...], rows: int, pairs: int, latency: float, server_limit: int | None,
+         second: bool) -> None:
     parsed = [parse_variant(text) for text in variants]
     bench = Bench(Plan(), lambda text: click.echo(text, err=True))
     runs: dict[str, list[dict]] = {label: [] for label, _, _ in parsed}
@@ -65,7 +73,11 @@ def main(variants: tuple[str, ...], rows: int, pairs: int, latency: float, serve
             knobs.update(rate_limit=server_limit, rate_limit_window="sliding")
         with bench.sandbox(rows, **knobs) as api:
             def measure(label, env, flags):
-                result = bench.job(api, "pmcrm", {"flags": flags}, label=label, env=env)
+                params = {"flags": flags}
+                if second:
+                    first = bench.job(api, "pmcrm", {"keep": True, **params}, record=False, env=env)
+                    params["workdir_from"] = first["workdir"]
+                result = bench.job(api, "pmcrm", params, label=label, env=env)
                 runs[label].append(result)
                 return result["seconds"]
 
@@ -75,7 +87,8 @@ def main(variants: tuple[str, ...], rows: int, pairs: int, latency: float, serve
         bench.close()
     reference = statistics.median(r["seconds"] for r in runs[parsed[0][0]])
     limited = f", the API allowing {server_limit} requests/s" if server_limit else ""
-    click.echo(f"36 x {rows:,} rows, {latency * 1000:g} ms per request{limited}, first sync, {pairs} runs each (medians):")
+    which = "second sync (nothing changed)" if second else "first sync"
+    click.echo(f"36 x {rows:,} rows, {latency * 1000:g} ms per request{limited}, {which}, {pairs} runs each (medians):")
     for label, results in runs.items():
         seconds = statistics.median(r["seconds"] for r in results)
         phases = {step: statistics.median(r["phases"].get(step, 0.0) for r in results)

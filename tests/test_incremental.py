@@ -208,14 +208,37 @@ def loaded_tables(pipeline) -> set[str]:
     return {job.job_file_info.table_name for job in package.jobs["completed_jobs"]}
 
 
-def test_a_quiet_night_loads_no_job_for_an_unchanged_incremental_table(api, run):
-    # Nothing to merge: no staging table, delete and insert of no rows for each of them.
+SNAPSHOTS = {spec.name for spec in RESOURCES if spec.write_disposition == "replace"}
+
+
+def test_a_quiet_night_loads_only_the_snapshots(api, run):
+    # Nothing to merge: no staging table, delete and insert for an unchanged incremental
+    # table, nor for a table read in full whose rows are the ones it loaded last time.
     assert run()[0].ok
     quiet, pipeline, _ = run()
     assert quiet.ok
-    assert not loaded_tables(pipeline) & set(INCREMENTAL)
-    assert set(FULL) <= loaded_tables(pipeline), "the tables read in full are merged as every night"
+    assert loaded_tables(pipeline) - {"_dlt_pipeline_state"} == SNAPSHOTS
     assert_all_tables_equal_truth(api, pipeline)
+
+
+def test_a_table_read_in_full_is_loaded_again_when_one_of_its_rows_changed(api, run):
+    assert run()[0].ok
+    api.update(0.05, ["custom_fields"])
+    gone = api.delete(1, ["loss_reason"])
+    again, pipeline, _ = run()
+    assert again.ok
+    assert {"custom_fields", "loss_reason"} <= loaded_tables(pipeline)
+    assert not loaded_tables(pipeline) & (set(FULL) - SNAPSHOTS - {"custom_fields", "loss_reason"})
+    assert_all_tables_equal_truth(api, pipeline)
+    assert deleted_ids(pipeline, "loss_reason") == set(gone[RESOURCES_BY_NAME["loss_reason"].path])
+
+
+def test_after_a_full_refresh_a_table_read_in_full_is_loaded_whole(api, run):
+    # The refresh drops the table and the fingerprint with it (resource state).
+    assert run()[0].ok
+    refreshed, pipeline, _ = run(full_refresh=True, resources=["custom_fields"])
+    assert refreshed.ok and refreshed.written["custom_fields"] == len(api.truth("custom_fields"))
+    assert_table_equals_truth(pipeline, "custom_fields", api.truth("custom_fields"))
 
 
 def test_a_column_a_newer_pmcrm_declares_reaches_an_unchanged_table(api, run, monkeypatch):

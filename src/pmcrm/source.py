@@ -43,6 +43,7 @@ from pmcrm.memory import release_free_memory
 from pmcrm.pages import EndpointReader, PageBudget, SeenKeys, row_key, served_page_size
 from pmcrm.progress import NO_PROGRESS, Progress
 from pmcrm.transport import HttpSettings, RequestStats
+from pmcrm.unchanged import STREAMED, HeldTables, RowsFingerprint
 
 SOURCE_NAME = "pmcrm"
 # Source state key: resource -> when it was last read completely (ISO time, UTC). In the
@@ -50,6 +51,9 @@ SOURCE_NAME = "pmcrm"
 LAST_COMPLETE_READS = "last_complete_reads"
 LAST_PAGES = "last_pages"  # resource -> its last page in its last complete full read
 OVERLAP_ROWS = "overlap_rows"  # resource -> hashes of the overlap window's rows loaded (LoadedOverlap)
+# Resource state key (a full refresh resets it with the table): the RowsFingerprint of a
+# full read's rows as last loaded.
+LOADED_FINGERPRINT = "loaded_fingerprint"
 # Pages fetched ahead of their reader, per allowed connection (see pages.PageBudget).
 READ_AHEAD_PER_CONNECTION = 2
 
@@ -139,13 +143,16 @@ class _ResourceRun:
         reported in the findings. dlt's source state (loaded with the data) remembers when
         each resource last read completely (LAST_COMPLETE_READS), to tell revoked rights
         apart, and the number of its last page (LAST_PAGES), which the next full read
-        checks first (one request fewer: pmcrm.pages)."""
+        checks first (one request fewer: pmcrm.pages). A merged resource without update
+        timestamp is loaded only if its rows differ from those it loaded last (unchanged.py)."""
         # Looked up once (dlt's context lookup costs ~1 ms); the dict lives for the whole run.
         state = dlt.current.source_state()
         last_reads, last_pages = (state.setdefault(key, {}) for key in (LAST_COMPLETE_READS, LAST_PAGES))
         batcher = TableBatcher(self.converter)
+        fingerprint, loaded, held = self._unchanged_check()
         try:
-            complete = yield from self._read(since, batcher, last_pages, state.setdefault(OVERLAP_ROWS, {}))
+            complete = yield from self._read(since, batcher, last_pages, state.setdefault(OVERLAP_ROWS, {}),
+                                             fingerprint, held)
         except UnavailableError as exc:
             if exc.page != 1 or batcher.pages:
                 raise
@@ -156,10 +163,16 @@ class _ResourceRun:
         self.progress.finished(self.spec.name)  # read; what is left is handing rows to dlt
         self._count_bad(batcher.flush())
         if batcher.ready:
-            yield batcher.take()
-        if self._table_needs_declaring():
-            yield self.converter.empty_table()
+            yield from held.put(batcher.take())
+        if complete is not None and held.holding and fingerprint.value() == loaded:
+            held.release()  # the rows the table already holds
+        else:
+            yield from held.release()
+            if self._table_needs_declaring():
+                yield self.converter.empty_table()
         if complete is not None:
+            if fingerprint is not None:
+                dlt.current.resource_state()[LOADED_FINGERPRINT] = fingerprint.value()
             last_reads[self.spec.name] = datetime.now(UTC).isoformat(timespec="seconds")
             last_page = complete.last_page
             if last_page is not None:
@@ -175,17 +188,33 @@ class _ResourceRun:
         newer pmcrm declares, and empties a `replace` table. A merged table that has seen
         data with every declared column gains nothing from it but a load job of no rows
         (a staging table, a delete, an insert): 26 of them on a sync where nothing changed."""
+        return not self._merged_into_complete_table()
+
+    def _merged_into_complete_table(self) -> bool:
+        """Merged (not appended as a first load, nor replaced) into a table that has seen
+        data and has every declared column, as dlt's schema knows it."""
         if dlt.current.get_resource().write_disposition != "merge":
-            return True
+            return False
         schema = dlt.current.source_schema()
         table = schema.tables.get(self.spec.name)
         if table is None or not has_table_seen_data(table):
-            return True
+            return False
         declared = {schema.naming.normalize_identifier(name) for name in self.converter.empty_table().schema.names}
-        return not declared <= set(table["columns"])
+        return declared <= set(table["columns"])
 
-    def _read(self, since: datetime | None, batcher: TableBatcher, last_pages: dict,
-              overlap_rows: dict) -> Generator[pa.Table, None, EndpointReader | None]:
+    def _unchanged_check(self) -> tuple[RowsFingerprint | None, str | None, HeldTables]:
+        """For a merged resource without update timestamp: the fingerprint of this read's
+        rows, the one last loaded, and its tables held back while they may match it."""
+        if self.spec.cursor is not None or self.spec.write_disposition != "merge":
+            return None, None, STREAMED
+        fingerprint = RowsFingerprint(f"{self._conversion()}|{sorted(self.spec.columns().items())}")
+        loaded = dlt.current.resource_state().get(LOADED_FINGERPRINT)
+        holding = loaded is not None and self._merged_into_complete_table()
+        return fingerprint, loaded, HeldTables(holding) if holding else STREAMED
+
+    def _read(self, since: datetime | None, batcher: TableBatcher, last_pages: dict, overlap_rows: dict,
+              fingerprint: RowsFingerprint | None = None,
+              held: HeldTables = STREAMED) -> Generator[pa.Table, None, EndpointReader | None]:
         """Rows through the server filter when one applies, checked row by row; if the API
         did not apply it, the resource is read again in full (rows already yielded are
         not yielded twice). Returns the reader of the full read when the read was
@@ -201,7 +230,9 @@ class _ResourceRun:
             overlap = self._overlap(since, loaded_overlap) if is_incremental(self.spec, self.plan) else None
             if overlap is not None:
                 newer = overlap if newer is None else (lambda items, older=newer: overlap(older(items)))
-            yield from self._batches(reader, batcher, newer=newer)
+            if fingerprint is not None:  # a resource without update timestamp: nothing else filters
+                newer = fingerprint.add
+            yield from self._batches(reader, batcher, newer=newer, held=held)
             remembered = overlap.remembered() if overlap is not None else None
             if remembered is not None:
                 overlap_rows[self.spec.name] = remembered
@@ -225,10 +256,13 @@ class _ResourceRun:
     def _overlap(self, since: datetime | None, loaded: list[str]) -> LoadedOverlap:
         """Rows of the overlap window `loaded` last time are dropped when read unchanged; on
         a first read (no bound yet) there are none, and this read's are remembered."""
-        options = self.plan.options
-        conversion = f"{self.spec.name}|{options.timezone}|{options.keep_api_names}"
         return LoadedOverlap(self.spec.cursor, loaded if isinstance(since, datetime) else (),
-                             options.overlap_seconds, conversion)
+                             self.plan.options.overlap_seconds, self._conversion())
+
+    def _conversion(self) -> str:
+        """What turns the same raw row into another loaded row: salts the rows' hashes."""
+        options = self.plan.options
+        return f"{self.spec.name}|{options.timezone}|{options.keep_api_names}"
 
     def _reader(self, params: dict, stop_after=None, already_yielded: SeenKeys | None = None,
                 last_page_hint: int | None = None) -> EndpointReader:
@@ -246,10 +280,11 @@ class _ResourceRun:
         )
 
     def _batches(self, reader: EndpointReader, batcher: TableBatcher, check: FilterCheck | None = None,
-                 delivered: SeenKeys | None = None,
-                 newer: Callable[[list], list] | None = None) -> Iterator[pa.Table]:
+                 delivered: SeenKeys | None = None, newer: Callable[[list], list] | None = None,
+                 held: HeldTables = STREAMED) -> Iterator[pa.Table]:
         """Pages into typed tables; `newer` drops rows that dlt's incremental would drop
-        anyway, before they are converted (they still count as read)."""
+        anyway, before they are converted (they still count as read); `held` may hold
+        the tables back."""
         for items in reader:
             if check is not None:
                 evidence = check.ignored_by(items)
@@ -264,7 +299,7 @@ class _ResourceRun:
             self._count_bad(batcher.add(items, batcher.pages + 1))
             del items  # nothing bound across the yield: dozens of readers wait suspended
             if batcher.ready:
-                yield batcher.take()
+                yield from held.put(batcher.take())
 
     def _count_bad(self, bad_values: list) -> None:
         for bad in bad_values:
