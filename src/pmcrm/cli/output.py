@@ -16,7 +16,7 @@ console = Console()
 # What each table's mode means for "rows written" (pmcrm.pipeline.read_modes).
 MODES = {
     "incremental": "only rows updated since the last run (minus a 5-minute overlap) are written",
-    "full": "no update time: every row is read and merged again, unchanged rows too",
+    "full": "no update time: every row is read, and all are merged again if any changed since the last run",
     "snapshot": "the table is replaced by the rows read",
 }
 err_console = Console(stderr=True)
