@@ -6,7 +6,7 @@ format) from every config provider for every file it opens, and builds a new JSO
 parser (ply's LR tables) for every cursor path it compiles, with no cache of its own. On a
 36 x 2,000-row sync that was 0.6 s of GIL-holding time in the extract threads the page
 reads need, and 0.2 s for the parsers (py-spy; benchmarks/README.md, "Fixed costs dlt
-pays again and again").
+paid on every sync").
 
 The cache lives only while `resolved_once()` is entered (one sync's steps): a setting
 changed between two syncs of one process (a notebook, an Airflow worker) is seen by the
