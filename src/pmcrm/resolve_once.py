@@ -24,19 +24,11 @@ from typing import Any
 import dlt.common.configuration.inject as dlt_inject
 import dlt.common.jsonpath as dlt_jsonpath
 from dlt.common.configuration.container import Container
-from dlt.common.configuration.resolve import (
-    resolve_configuration as dlt_resolve_configuration,
-)
-from dlt.common.configuration.specs.base_configuration import (
-    ContainerInjectableContext,
-    extract_inner_hint,
-)
+from dlt.common.configuration.resolve import resolve_configuration as dlt_resolve_configuration
+from dlt.common.configuration.specs.base_configuration import ContainerInjectableContext, extract_inner_hint
 from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
 from dlt.common.data_writers.buffered import BufferedDataWriter
-from dlt.common.destination.configuration import (
-    CsvFormatConfiguration,
-    ParquetFormatConfiguration,
-)
+from dlt.common.destination.configuration import CsvFormatConfiguration, ParquetFormatConfiguration
 from dlt.common.typing import is_subclass
 
 # The specs dlt resolves per load file. Their values come from config providers and the
