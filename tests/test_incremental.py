@@ -241,16 +241,19 @@ def test_after_a_full_refresh_a_table_read_in_full_is_loaded_whole(api, run):
     assert_table_equals_truth(pipeline, "custom_fields", api.truth("custom_fields"))
 
 
-def test_a_column_a_newer_pmcrm_declares_reaches_an_unchanged_table(api, run, monkeypatch):
-    assert run(resources=["tasks"])[0].ok
+def test_a_column_a_newer_pmcrm_declares_reaches_unchanged_tables(api, run, monkeypatch):
+    # An incremental table gets the column; a table read in full is loaded again whole.
+    both = ["tasks", "custom_fields"]
+    assert run(resources=both)[0].ok
     declared = ResourceSpec.columns
     monkeypatch.setattr(ResourceSpec, "columns", lambda spec: {**declared(spec), "sla_deadline": "timestamp"})
-    quiet, pipeline, _ = run(resources=["tasks"])
+    quiet, pipeline, _ = run(resources=both)
     assert quiet.ok and quiet.written.get("tasks", 0) == 0
+    assert quiet.written["custom_fields"] == len(api.truth("custom_fields"))
     with pipeline.sql_client() as client:
-        columns = [name for (name,) in client.execute_sql(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'tasks'")]
-    assert "sla_deadline" in columns
+        tables = {table for (table,) in client.execute_sql(
+            "SELECT table_name FROM information_schema.columns WHERE column_name = 'sla_deadline'")}
+    assert tables == set(both)
 
 
 def remembered_overlaps(pipeline) -> dict:
