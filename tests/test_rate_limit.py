@@ -314,9 +314,15 @@ def test_not_told_the_limit_a_sync_learns_it_from_its_first_refusals(limited_api
     # machine, more when the test's own threads are slow to read the answers; never all 16.
     assert served["rate_limited"] <= 8
     assert result.stats.retries.get("http 429", 0) == served["rate_limited"]
-    assert (f"the API accepts at most 10 requests per second, learnt from its refusals ({served['rate_limited']} "
-            f"request{'s' if served['rate_limited'] != 1 else ''} refused and retried); --rate-limit 10 paces at that "
-            "from the first request") in result.notes
+    # 10, or 11 on a loaded machine: the sandbox shares the test's process, and when its
+    # thread is slow to take requests in, 11 that left within one second of ours can arrive
+    # spread over more than one of its window (seen once, with other test runs beside the suite).
+    learnt = [note for note in result.notes if note.startswith("the API accepts at most")]
+    assert len(learnt) == 1 and any(
+        learnt[0] == f"the API accepts at most {limit} requests per second, learnt from its refusals "
+                     f"({served['rate_limited']} request{'s' if served['rate_limited'] != 1 else ''} refused and "
+                     f"retried); --rate-limit {limit} paces at that from the first request"
+        for limit in (10, 11)), learnt
 
 
 def test_a_progress_object_with_only_the_four_documented_methods_works_when_a_limit_is_learnt(limited_api, tmp_path):
