@@ -78,7 +78,8 @@ MIN_GUARD = 0.01  # ...down to this once the round trips measured vary less (_me
 RTT_SAMPLES = 100  # the round trips that size the guard: the latest ones
 MEASURED_AFTER = 20  # answers not measured (new connections, cold caches), then as many measured
 SPREAD_MARGIN = 1.5  # the guard: this times the spread of the round trips (slowest - fastest)
-MAX_GUARD = 0.25  # the guard doubles after each jitter episode (below), up to this
+JITTER_GROWTH = 2.0  # the guard doubles after each jitter episode (below)...
+MAX_GUARD = 0.25  # ...up to this
 # Against a gateway without bursts the margin that counts is each gap's, guard / N: the guard
 # grows by half (doubled, it overshot to half the pace in the simulation) up to a whole window.
 NO_BURST_GROWTH = 1.5
@@ -329,7 +330,7 @@ class RateLimiter:
         refusal (see EASE_AFTER); at the measured guard it is no longer widened."""
         if not self._widened or self._guard_easing.quiet(now, self._last_refusal) < self._guard_easing.wait:
             return False
-        growth = NO_BURST_GROWTH if self._no_burst else 2.0
+        growth, _ = self._guard_growth()
         self._guard = max(self._measured, self._guard / growth)
         self._widened = self._guard > self._measured
         self._guard_easing.stepped_at, self._easing_on_trial = now, True
@@ -445,10 +446,15 @@ class RateLimiter:
             most = max(most, end - start + 1)
         return most
 
+    def _guard_growth(self) -> tuple[float, float]:
+        """How much a widening multiplies the guard, and up to what (an easing step divides
+        by the same): by half up to a window against a gateway without bursts, else doubled."""
+        return (NO_BURST_GROWTH, NO_BURST_MAX_GUARD) if self._no_burst else (JITTER_GROWTH, MAX_GUARD)
+
     def _jitter(self, now: float, widen: bool = True) -> None:
         """Jitter, not a lower limit: windows (and gaps) get a wider margin, once per window."""
         if widen:
-            growth, most = (NO_BURST_GROWTH, NO_BURST_MAX_GUARD) if self._no_burst else (2.0, MAX_GUARD)
+            growth, most = self._guard_growth()
             self._guard, self._widened = min(self._guard * growth, most), True
             # A sliding window still holds the bunched-up arrivals for a window; a gateway
             # without bursts forgets them at once: a later refusal is news.

@@ -14,12 +14,5 @@ from .faults import FAULT_KINDS
 from .options import DEFAULT_API_KEY, SandboxOptions
 from .server import Sandbox, SandboxProcess
 
-__all__ = [
-           "DEFAULT_API_KEY",
-           "FAULT_KINDS",
-           "FOREIGN_KEYS",
-           "Dataset",
-           "Sandbox",
-           "SandboxOptions",
-           "SandboxProcess",
-]
+__all__ = ["DEFAULT_API_KEY", "FAULT_KINDS", "FOREIGN_KEYS", "Dataset", "Sandbox", "SandboxOptions",
+           "SandboxProcess"]

@@ -216,7 +216,7 @@ def make_limiter(options: SandboxOptions) -> TokenBucket | SlidingWindow | Fixed
     """The gateway's limit in the configured style (shared for a while, with --rate-limit-shared)."""
     kind = LIMITERS[options.rate_limit_window]
     shared = parse_shared(options.rate_limit_shared)
-    if shared is None or not options.rate_limit:
+    if shared is None:  # SandboxOptions refuses a shared key without a limit
         return kind(options.rate_limit)
     return SharedKey(kind, options.rate_limit, *shared)
 
