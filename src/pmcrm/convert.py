@@ -345,6 +345,7 @@ class TableBatcher:
         self._bytes = 0
         self._done = False
         self.pages = 0  # batches of items taken so far
+        self.tables_made = 0  # typed tables made so far (none: no row was typed)
 
     def add(self, items: list[dict[str, Any]], page: int) -> list[BadValue]:
         """Take one page's items; returns the bad values found if they were typed now."""
@@ -372,5 +373,6 @@ class TableBatcher:
         converted = self.converter(self._items, page_rows=self._page_rows)
         self._items, self._page_rows = [], []
         self._tables.append(converted.table)
+        self.tables_made += 1
         self._bytes += converted.table.nbytes
         return converted.bad_values
