@@ -28,7 +28,7 @@ from pmcrm.errors import (
 from pmcrm.ratelimit import RateLimiter
 from pmcrm.redact import register_secret
 from pmcrm.transport import MAX_REDIRECTS, HttpSettings, Reply, RequestStats, Transport
-from pmcrm.urls import ApiLocation, candidate_locations, split_base_url
+from pmcrm.urls import ApiLocation, candidate_locations, require_encryption, split_base_url
 
 # Answers that say "no such endpoint here": the URL's form may be wrong (or the module off).
 URL_SHAPE_CODES = frozenset({404, 30, 31})
@@ -81,6 +81,7 @@ class ApiClient:
         self.api_key = api_key
         self.settings = settings or HttpSettings()
         self.settings.check()
+        require_encryption(base_url, self.settings.allow_http)
         self.stats = stats if stats is not None else RequestStats()
         self.limiter = RateLimiter(self.settings.rate_limit)
         self.transport = Transport(self.settings, self.limiter, self.stats, split_base_url(base_url)[0])

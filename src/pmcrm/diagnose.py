@@ -62,11 +62,11 @@ class Diagnosis:
 
 
 def diagnose(base_url: str, api_key: str, path_prefix: str = "", resources: Sequence[str] | None = None,
-             timeout: float = 15.0) -> Diagnosis:
+             timeout: float = 15.0, allow_http: bool = False) -> Diagnosis:
     """Ask every selected resource (default all) for its first page; never raises for
     what the API answers, only for bad settings (a malformed base URL)."""
     client = ApiClient(base_url, api_key, HttpSettings(timeout=timeout, max_attempts=2, jitter=0.2,
-                                                       concurrency=CHECK_CONCURRENCY),
+                                                       concurrency=CHECK_CONCURRENCY, allow_http=allow_http),
                        path_prefix=path_prefix, endpoint_tails=endpoint_tails())
     probe = RESOURCES_BY_NAME[PROBE_RESOURCE]
     first = _check(client, probe)

@@ -39,7 +39,7 @@ from pmcrm.resource_state import ResourceState, resource_states, start_date_note
 from pmcrm.runs import SyncResult, record_run, runs_row
 from pmcrm.source import ReadOptions, RunRecord, pmcrm_source, select_resources
 from pmcrm.transport import HttpSettings
-from pmcrm.urls import candidate_locations
+from pmcrm.urls import candidate_locations, require_encryption
 from pmcrm.views import drop_views, install_views
 
 DEFAULT_PIPELINE = "pmcrm"
@@ -198,6 +198,7 @@ def check_settings(request: SyncRequest) -> None:
         raise SettingsError(f"the API key is only {len(request.api_key.strip())} character(s) long: that is not a key "
                             f"(expected at least {MIN_KEY_LENGTH}); pass the whole key with --api-key or PMCRM_API_KEY")
     candidate_locations(request.base_url, request.path_prefix)
+    require_encryption(request.base_url, request.http.allow_http)
     request.http.check()
     request.read.parsed()
     select_resources(request.resources)

@@ -81,6 +81,7 @@ class HttpSettings:
     # (benchmarks/README.md, scenario 2); the shared pacer, not this, protects the API.
     concurrency: int = DEFAULT_CONCURRENCY
     rate_limit: float | None = None
+    allow_http: bool = False  # a plain http:// base URL to another machine (pmcrm.urls.require_encryption)
 
     def check(self) -> None:
         """Values that cannot work, refused before any request (SettingsError: exit 2). Why:

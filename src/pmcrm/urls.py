@@ -19,6 +19,7 @@ spec's first; the client keeps the first one the API answers on (pmcrm.client). 
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -64,6 +65,32 @@ def split_base_url(base_url: str) -> tuple[str, list[str]]:
         )
     origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
     return origin, [segment for segment in parts.path.split("/") if segment]
+
+
+def require_encryption(base_url: str, allow_http: bool = False) -> None:
+    """Refuse a plain http:// base URL to another machine, before any request. Why: the
+    key travels in every request's query, so over plain http anyone on the network path
+    reads it - and a redirect to https (refused anyway: pmcrm.transport) comes only after
+    the first request has sent it. This machine (the sandbox, an SSH tunnel) is exempt;
+    `allow_http` is the user saying the network is trusted."""
+    parts = urlsplit(base_url.strip())
+    if parts.scheme != "http" or allow_http or _is_this_machine(parts.hostname or ""):
+        return
+    secure = urlunsplit(("https", parts.netloc, parts.path, "", ""))
+    raise SettingsError(
+        f"base URL {base_url.strip()!r} is plain http: the API key travels in every request's query "
+        f"and would cross the network unencrypted. Use {secure} (the platform serves https), "
+        "or --allow-http for an API on a network you trust"
+    )
+
+
+def _is_this_machine(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def candidate_locations(base_url: str, path_prefix: str = "", endpoint_tails: Iterable[str] = ()) -> list[ApiLocation]:

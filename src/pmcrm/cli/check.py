@@ -21,7 +21,7 @@ from pmcrm.settings import resolve_api_key, resolve_base_url
 @connection_options
 @click.option("--resources", help="Comma-separated resource names (default: all 36).")
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as one JSON document on stdout.")
-def check_command(base_url, api_key, path_prefix, resources, as_json) -> None:
+def check_command(base_url, api_key, path_prefix, allow_http, resources, as_json) -> None:
     """Ask every resource for its first page: URL, key, what this key can read.
 
     \b
@@ -31,7 +31,8 @@ def check_command(base_url, api_key, path_prefix, resources, as_json) -> None:
     refused (or a setting is missing); 1 otherwise.
     """
     try:
-        diagnosis = diagnose(resolve_base_url(base_url), resolve_api_key(api_key), path_prefix, split_list(resources))
+        diagnosis = diagnose(resolve_base_url(base_url), resolve_api_key(api_key), path_prefix, split_list(resources),
+                             allow_http=allow_http)
     except PmcrmError as exc:
         if as_json:
             click.echo(json.dumps({"error": redact(str(exc)), "exit_code": exc.exit_code}))

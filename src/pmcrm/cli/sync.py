@@ -44,6 +44,8 @@ def connection_options(func):
     func = click.option("--api-key", help="API key (or PMCRM_API_KEY, or dlt secrets). Never printed.")(func)
     func = click.option("--path-prefix", default="", help="Segment between the API version and the module "
                         "('module' on the platform); found by itself when the base URL does not say.")(func)
+    func = click.option("--allow-http", is_flag=True, help="Accept a plain http:// base URL to another machine "
+                        "(the key then crosses the network unencrypted: a trusted network only).")(func)
     return func
 
 

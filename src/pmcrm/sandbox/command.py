@@ -47,7 +47,7 @@ def parse_fault_kinds(ctx, param, value: str) -> tuple[str, ...]:
 
 
 @click.command("sandbox")
-@click.option("--host", default=DEFAULTS["host"], show_default=True, help="Address to bind (keep it on loopback).")
+@click.option("--host", default=DEFAULTS["host"], show_default=True, help="Address to bind (keep it on loopback: over plain http, a sync from another machine needs --allow-http).")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
 @click.option("--seed", default=DEFAULTS["seed"], show_default=True, type=int, help="Same seed, same data.")
 @click.option("--rows", default=DEFAULTS["rows"], show_default=True, type=click.IntRange(0),
