@@ -5,13 +5,15 @@ only, yield to the user's, and do what they say."""
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import dlt
+import pyarrow.parquet as pq
 import pytest
 
-from pmcrm import load_settings
-from pmcrm.convert import PageConverter
+from pmcrm import load_settings, source
+from pmcrm.convert import PageConverter, TableBatcher
 from pmcrm.pipeline import make_pipeline, run_sync
 from pmcrm.sandbox import Sandbox, SandboxOptions
 from tests.helpers import sync_request
@@ -33,13 +35,16 @@ def loaded_files(pipeline, table: str) -> list[str]:
 
 def test_a_table_larger_than_a_load_file_loads_in_several_files(api, tmp_path, monkeypatch):
     monkeypatch.setitem(load_settings.DLT_SETTINGS, "data_writer.file_max_items", FILE_ROWS)
+    # One typed table per page (a batch holds ~1,000 rows of tasks by default): dlt starts a
+    # new file once one holds FILE_ROWS rows, between two of pmcrm's batches.
+    monkeypatch.setattr(source, "TableBatcher", functools.partial(TableBatcher, convert_values=1, yield_bytes=1))
     request = sync_request(api, tmp_path, resources=["tasks"])
 
     first = run_sync(request)
     pipeline = make_pipeline(request)
     assert first.ok, first.error
-    # dlt starts a new file once one holds FILE_ROWS rows (between two of pmcrm's batches)
-    assert len(loaded_files(pipeline, "tasks")) > 1
+    files = loaded_files(pipeline, "tasks")
+    assert len(files) > 1 and all(pq.read_metadata(path).num_rows for path in files), "rows in every file"
     assert_table_equals_truth(pipeline, "tasks", api.truth("tasks"))
 
     api.update(0.3, ["tasks"])
