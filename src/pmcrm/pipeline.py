@@ -35,6 +35,7 @@ from pmcrm.lock import pipeline_lock
 from pmcrm.memory import lean_allocators
 from pmcrm.progress import NO_PROGRESS, Progress
 from pmcrm.redact import redact, register_secret
+from pmcrm.resolve_once import capabilities_once
 from pmcrm.resource_state import ResourceState, resource_states, start_date_note
 from pmcrm.runs import SyncResult, record_run, runs_row
 from pmcrm.source import ReadOptions, RunRecord, pmcrm_source, select_resources
@@ -150,6 +151,12 @@ def run_sync(request: SyncRequest) -> SyncResult:
     once if another run of the same pipeline holds the lock, and `SettingsError` (2) for
     settings that cannot work, before any request; any other failure is in the result."""
     check_settings(request)
+    with capabilities_once():
+        return _recorded_sync(request)
+
+
+def _recorded_sync(request: SyncRequest) -> SyncResult:
+    """The sync under its lock, and its row in `_pmcrm_runs`."""
     destination = request.target.make()
     traits = request.target.traits(destination)
     require_credentials(lambda: make_pipeline(request, destination), request.target)

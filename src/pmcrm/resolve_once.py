@@ -8,13 +8,18 @@ parser (ply's LR tables) for every cursor path it compiles, with no cache of its
 reads need, and 0.2 s for the parsers (py-spy; benchmarks/README.md, "Fixed costs dlt
 paid on every sync").
 
-The cache lives only while `resolved_once()` is entered (one sync's steps): a setting
-changed between two syncs of one process (a notebook, an Airflow worker) is seen by the
-next one.
+Likewise a destination's capabilities: with no settings given, dlt works them out from a
+partial resolution of the destination's settings in every config provider, each time it
+asks - about 25 times a sync, ~0.25 s of GIL time on a small sync (py-spy).
+
+Each cache lives only while its context is entered (`resolved_once()`: one sync's steps;
+`capabilities_once()`: the whole sync): a setting changed between two syncs of one
+process (a notebook, an Airflow worker) is seen by the next one.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 from collections.abc import Iterator
@@ -29,6 +34,7 @@ from dlt.common.configuration.specs.base_configuration import ContainerInjectabl
 from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
 from dlt.common.data_writers.buffered import BufferedDataWriter
 from dlt.common.destination.configuration import CsvFormatConfiguration, ParquetFormatConfiguration
+from dlt.common.destination.reference import Destination
 from dlt.common.typing import is_subclass
 
 # The specs dlt resolves per load file. Their values come from config providers and the
@@ -41,6 +47,8 @@ _PLAIN = (str, int, float, bool, type(None))
 _lock = threading.Lock()
 _entered = 0
 _cache: dict[tuple, Any] = {}
+_capabilities_entered = 0
+_capabilities: dict[tuple, tuple[Any, Any]] = {}  # key -> (the destination, kept alive for its id; caps)
 
 
 @contextmanager
@@ -57,6 +65,36 @@ def resolved_once() -> Iterator[None]:
             _entered -= 1
             if not _entered:
                 _cache.clear()
+
+
+@contextmanager
+def capabilities_once() -> Iterator[None]:
+    """Within: each destination's capabilities asked without settings are worked out once
+    per naming convention; every caller gets a copy of its own. Entered for a whole sync:
+    they depend on the destination's own section only, which pmcrm's run settings
+    (load_settings.dlt_settings) do not touch."""
+    global _capabilities_entered
+    with _lock:
+        _capabilities_entered += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _capabilities_entered -= 1
+            if not _capabilities_entered:
+                _capabilities.clear()
+
+
+def _destination_capabilities(destination: Any, config: Any = None, naming: Any = None) -> Any:
+    """dlt's `Destination.capabilities`, answered from the cache when no settings are given."""
+    if config is not None or not _capabilities_entered:
+        return dlt_capabilities(destination, config, naming)
+    key = (id(destination), None if naming is None else
+           (type(naming), naming.is_case_sensitive, getattr(naming, "max_length", None)))
+    cached = _capabilities.get(key)
+    if cached is None:
+        cached = _capabilities[key] = (destination, dlt_capabilities(destination, None, naming))
+    return copy.copy(cached[1])
 
 
 def _resolve_configuration(config: Any, *, sections: tuple[str, ...] = (), explicit_value: Any = None,
@@ -100,3 +138,5 @@ def _context_hints(spec: type) -> tuple[type, ...]:
 # parsing: one parse per distinct cursor path for the life of the process.
 dlt_jsonpath._parse = functools.lru_cache(maxsize=256)(dlt_jsonpath._parse)
 dlt_inject.resolve_configuration = _resolve_configuration
+dlt_capabilities = Destination.capabilities
+Destination.capabilities = _destination_capabilities  # type: ignore[method-assign]
