@@ -67,3 +67,5 @@ def test_over_the_network_nothing_is_sent_until_allowed_then_the_sync_runs(tmp_p
         allowed = run_sync(sync_request(api, tmp_path, base_url=url, resources=["tasks"], allow_http=True))
         assert allowed.ok, allowed.error
         assert allowed.rows == {"tasks": 5}
+        checked = invoke("check", "--base-url", url, "--api-key", api.api_key, "--resources", "tasks", "--allow-http")
+        assert checked.exit_code == 0 and "recommended: --allow-http" in checked.stdout, "sync needs it too"

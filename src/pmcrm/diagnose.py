@@ -21,6 +21,7 @@ from pmcrm.pages import served_page_size
 from pmcrm.redact import MASK, redact
 from pmcrm.source import endpoint_tails, select_resources
 from pmcrm.transport import HttpSettings
+from pmcrm.urls import crosses_network_unencrypted
 
 PROBE_RESOURCE = "tasks"
 CHECK_CONCURRENCY = 6
@@ -119,6 +120,9 @@ def _recommendations(diagnosis: Diagnosis, client: ApiClient, given_url: str) ->
     settled = client.locations.settled
     if settled is not None and len(client.locations.candidates) > 1 and settled.base_url != given_url.rstrip("/"):
         advice.append(f"--base-url {settled.base_url}   (the API answered there; no need to try other forms)")
+    if crosses_network_unencrypted(given_url):
+        advice.append("--allow-http   (`pmcrm sync` needs it too for plain http to another machine; "
+                      "https keeps the key off the wire)")
     sizes = sorted({(c.page_size, RESOURCES_BY_NAME[c.resource].page_size) for c in diagnosis.resources
                     if c.page_size is not None and c.page_size != RESOURCES_BY_NAME[c.resource].page_size})
     for served, asked in sizes:

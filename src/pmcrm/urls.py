@@ -73,15 +73,21 @@ def require_encryption(base_url: str, allow_http: bool = False) -> None:
     reads it - and a redirect to https (refused anyway: pmcrm.transport) comes only after
     the first request has sent it. This machine (the sandbox, an SSH tunnel) is exempt;
     `allow_http` is the user saying the network is trusted."""
-    parts = urlsplit(base_url.strip())
-    if parts.scheme != "http" or allow_http or _is_this_machine(parts.hostname or ""):
+    if allow_http or not crosses_network_unencrypted(base_url):
         return
+    parts = urlsplit(base_url.strip())
     secure = urlunsplit(("https", parts.netloc, parts.path, "", ""))
     raise SettingsError(
         f"base URL {base_url.strip()!r} is plain http: the API key travels in every request's query "
         f"and would cross the network unencrypted. Use {secure} (the platform serves https), "
         "or --allow-http for an API on a network you trust"
     )
+
+
+def crosses_network_unencrypted(base_url: str) -> bool:
+    """Plain http to a host other than this machine."""
+    parts = urlsplit(base_url.strip())
+    return parts.scheme == "http" and not _is_this_machine(parts.hostname or "")
 
 
 def _is_this_machine(host: str) -> bool:
