@@ -1,13 +1,16 @@
-"""The key travels in every request's query: a plain http:// base URL to another machine
-is refused before any request (exit 2, one line that says the https form to use), unless
-the user says the network is trusted (--allow-http). This machine - the sandbox, an SSH
-tunnel - is exempt."""
+"""The key travels in every request's query, so it never crosses the network in clear and
+never follows a redirect elsewhere: a plain http:// base URL to another machine is
+refused before any request (exit 2, one line that says the https form to use), unless
+the user says the network is trusted (--allow-http) - this machine, the sandbox or an SSH
+tunnel, is exempt; and an API that moved to another address (the sandbox's --moved-to)
+is named, not followed."""
 
 from __future__ import annotations
 
 import socket
 
 import pytest
+import urllib3
 
 from pmcrm.client import ApiClient
 from pmcrm.errors import SettingsError
@@ -69,3 +72,23 @@ def test_over_the_network_nothing_is_sent_until_allowed_then_the_sync_runs(tmp_p
         assert allowed.rows == {"tasks": 5}
         checked = invoke("check", "--base-url", url, "--api-key", api.api_key, "--resources", "tasks", "--allow-http")
         assert checked.exit_code == 0 and "recommended: --allow-http" in checked.stdout, "sync needs it too"
+
+
+def test_the_sandbox_can_play_an_api_that_moved_answering_301_with_the_whole_request():
+    with Sandbox(SandboxOptions(seed=3, rows=5, moved_to="https://new.example.com/")) as api:
+        answer = urllib3.request("GET", f"{api.base_url}/v1/task/tasks/list?api_key={api.api_key}&page=2",
+                                 redirect=False)
+    assert answer.status == 301
+    assert answer.headers["Location"] == f"https://new.example.com/v1/task/tasks/list?api_key={api.api_key}&page=2"
+
+
+def test_an_api_that_moved_elsewhere_is_named_not_followed_and_the_key_stays_home():
+    with Sandbox(SandboxOptions(seed=3, rows=5, moved_to="https://new.example.com/api", api_key=KEY)) as api:
+        result = invoke("sync", "--base-url", api.base_url, "--api-key", KEY, "--resources", "tasks")
+        requests = api.stats()["requests"]
+    assert result.exit_code == 1
+    assert "HTTP 301" in result.stderr
+    assert "the API moved to https://new.example.com/api/v1/task/tasks/list (not followed" in result.stderr
+    assert "use that address as --base-url" in result.stderr
+    assert KEY not in result.output
+    assert requests == 1, "a move is not retried"

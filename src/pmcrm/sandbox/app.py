@@ -1,6 +1,7 @@
 """The sandbox's HTTP face: the platform's list endpoint, and ``/_sandbox/`` for tests.
 
-A list request goes through, in order: latency; the URL form (with
+A list request goes through, in order: latency; a move (``moved_to``: HTTP 301 to
+the new address, path and query kept); the URL form (with
 ``url_form="platform"`` anything outside ``/api/v1/module/`` gets the web server's
 HTML 404); the API key (error 11); the rate limit (HTTP 429 with Retry-After, or
 the configured refusal); the path (errors 31 / 30); a resource the key cannot use
@@ -105,6 +106,9 @@ class SandboxApp:
         self.stats.request(path if path in self.paths else None)
         if self.options.latency:
             await asyncio.sleep(self.options.latency)
+        if self.options.moved_to:
+            # As a server that moved answers: the whole request, key included, sent elsewhere.
+            return web.Response(status=301, headers={"Location": self.options.moved_to.rstrip("/") + request.path_qs})
         if path is None:
             return html_response(404, NOT_FOUND_HTML)
         api_key = request.query.get("api_key")

@@ -99,6 +99,9 @@ def parse_fault_kinds(ctx, param, value: str) -> tuple[str, ...]:
               help="Accept updated_since=, sort=, filter[<field>]= and order_by[asc|desc][]= on list requests.")
 @click.option("--server-filter-ignored/--no-server-filter-ignored", default=DEFAULTS["server_filter_ignored"],
               show_default=True, help="Accept every filter and sort parameter without error, apply none.")
+@click.option("--moved-to", default=DEFAULTS["moved_to"], metavar="URL",
+              help="Answer every API request HTTP 301 to URL plus its path and query (the key too), as a "
+                   "platform that moved to another address (http to https, a new domain) would.")
 def sandbox_command(api_key: str | None, **knobs) -> None:
     """Serve a fast, faithful fake of the platform's REST API on loopback.
 

@@ -66,6 +66,7 @@ class SandboxOptions:
     mutate_while_paging: float = 0.0  # share of a path's rows changed after each page served
     server_filter: bool = False  # accept updated_since=, sort=, filter[...]= and order_by[...][]=
     server_filter_ignored: bool = False  # accept them all, apply none (wins over server_filter)
+    moved_to: str = ""  # "https://new.example": every API request answered 301 there, path and query kept
     host: str = "127.0.0.1"
     port: int = 0  # 0 = any free port
 
@@ -91,6 +92,8 @@ class SandboxOptions:
              "a sliding window counts whole requests: rate_limit must be a whole number"),
             (not 400 <= self.rate_limit_status <= 599, "rate_limit_status must be an HTTP error status (400-599)"),
             (not self.api_key, "api_key must not be empty"),
+            (bool(self.moved_to) and not self.moved_to.startswith(("http://", "https://")),
+             f"moved_to must be an http(s) URL, got {self.moved_to!r}"),
             *_shared_problems(self.rate_limit_shared),
             (bool(self.rate_limit_shared) and not self.rate_limit,
              "rate_limit_shared takes half of a limit: give rate_limit too"),
