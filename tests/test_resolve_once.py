@@ -93,7 +93,7 @@ def test_nested_syncs_keep_the_cache_until_the_last_one_ends(resolutions):
             parquet_settings()
         parquet_settings()
     assert resolutions == ["ParquetFormatConfiguration"]
-    assert not resolve_once._cache, "forgotten when the last sync ends"
+    assert not resolve_once._WRITER_SETTINGS.values, "forgotten when the last sync ends"
 
 
 @configspec
@@ -136,7 +136,7 @@ def test_within_a_sync_a_destinations_capabilities_are_worked_out_once_and_each_
         first.max_identifier_length = 1  # a caller's change stays its own
         assert destination.capabilities().max_identifier_length == second.max_identifier_length != 1
     assert capability_resolutions == ["duckdb"]
-    assert not resolve_once._capabilities, "forgotten when the sync ends"
+    assert not resolve_once._CAPABILITIES.values, "forgotten when the sync ends"
 
 
 def described(capabilities) -> dict[str, str]:

@@ -23,7 +23,7 @@ import copy
 import functools
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import dlt.common.configuration.inject as dlt_inject
@@ -44,69 +44,72 @@ PER_FILE_SPECS = (BufferedDataWriter.BufferedDataWriterConfiguration, ParquetFor
 # Explicit values of these types are part of the cache key; any other kind is not cached.
 _PLAIN = (str, int, float, bool, type(None))
 
-_lock = threading.Lock()
-_entered = 0
-_cache: dict[tuple, Any] = {}
-_capabilities_entered = 0
-_capabilities: dict[tuple, tuple[Any, Any]] = {}  # key -> (the destination, kept alive for its id; caps)
+class _PerSync:
+    """Values kept while a sync runs: its context may be entered again within (nested runs
+    share the values), and leaving the last entry forgets them all."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple, Any] = {}
+        self._entered = 0
+        self._lock = threading.Lock()
+
+    @property
+    def active(self) -> bool:
+        return self._entered > 0
+
+    @contextmanager
+    def entered(self) -> Iterator[None]:
+        with self._lock:
+            self._entered += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._entered -= 1
+                if not self._entered:
+                    self.values.clear()
 
 
-@contextmanager
-def resolved_once() -> Iterator[None]:
+_WRITER_SETTINGS = _PerSync()  # key (_key) -> the resolved per-file spec
+_CAPABILITIES = _PerSync()  # key -> (the destination, kept alive for its id; its capabilities)
+
+
+def resolved_once() -> AbstractContextManager[None]:
     """Within: each per-file spec is resolved once per section, context and explicit
     values; on leaving the last one, everything resolved is forgotten."""
-    global _entered
-    with _lock:
-        _entered += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _entered -= 1
-            if not _entered:
-                _cache.clear()
+    return _WRITER_SETTINGS.entered()
 
 
-@contextmanager
-def capabilities_once() -> Iterator[None]:
+def capabilities_once() -> AbstractContextManager[None]:
     """Within: each destination's capabilities asked without settings are worked out once
     per naming convention; every caller gets a copy of its own. Entered for a whole sync:
     they depend on the destination's own section only, which pmcrm's run settings
     (load_settings.dlt_settings) do not touch."""
-    global _capabilities_entered
-    with _lock:
-        _capabilities_entered += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _capabilities_entered -= 1
-            if not _capabilities_entered:
-                _capabilities.clear()
+    return _CAPABILITIES.entered()
 
 
 def _destination_capabilities(destination: Any, config: Any = None, naming: Any = None) -> Any:
     """dlt's `Destination.capabilities`, answered from the cache when no settings are given."""
-    if config is not None or not _capabilities_entered:
+    if config is not None or not _CAPABILITIES.active:
         return dlt_capabilities(destination, config, naming)
     key = (id(destination), None if naming is None else
            (type(naming), naming.is_case_sensitive, getattr(naming, "max_length", None)))
-    cached = _capabilities.get(key)
+    cached = _CAPABILITIES.values.get(key)
     if cached is None:
-        cached = _capabilities[key] = (destination, dlt_capabilities(destination, None, naming))
+        cached = _CAPABILITIES.values[key] = (destination, dlt_capabilities(destination, None, naming))
     return copy.copy(cached[1])
 
 
 def _resolve_configuration(config: Any, *, sections: tuple[str, ...] = (), explicit_value: Any = None,
                            accept_partial: bool = False) -> Any:
     """dlt's `resolve_configuration`, answered from the cache for a per-file spec."""
-    key = _key(config, sections, explicit_value, accept_partial) if _entered else None
-    resolved = _cache.get(key) if key is not None else None
+    key = _key(config, sections, explicit_value, accept_partial) if _WRITER_SETTINGS.active else None
+    resolved = _WRITER_SETTINGS.values.get(key) if key is not None else None
     if resolved is None:
         resolved = dlt_resolve_configuration(config, sections=sections, explicit_value=explicit_value,
                                              accept_partial=accept_partial)
         if key is not None:
-            _cache[key] = resolved
+            _WRITER_SETTINGS.values[key] = resolved
     return resolved
 
 
