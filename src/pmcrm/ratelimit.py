@@ -27,7 +27,14 @@ window per key, what real gateways do; a token bucket of N per second is close t
   a gateway without bursts (one request per 1/N s) refuses any pace above N with one or
   two of ours in the second; ramping back from the start, fourfold, met that refusal
   again and again (benchmarks/README.md, run K). Ramping up from below it, the run's next
-  refusal comes with enough of ours in the window to tell a limit.
+  refusal comes with enough of ours in the window to tell a limit. Unless the limit is
+  below MIN_EVIDENCE (1-3 requests/s, as the platform's plans may be): then a refusal
+  after a whole window of the ramp, with 1-3 of ours in it, tells the limit (our pace,
+  not a ramp just begun, kept the window that empty). Before, such a limit was never
+  learnt: about every other request was refused, and a sync took 1.8-2.1x its ideal.
+- Whatever the counts said, a limit under which more than REFUSED_SHARE of the last
+  REFUSED_SPAN's answers were refusals is too high: the rate that got through is the
+  limit (a counter per clock second at 2-3/s lets the first refusal count 4).
 - Requests in flight when the refusal is answered are part of the same episode: their
   refusals confirm the limit, they do not cut it again.
 - A refusal while our own count of the window is at the limit (within JITTER_SHARE) is
@@ -106,6 +113,12 @@ FIRST_RTT_GUESS = 0.05  # seconds, until the first response measures it
 JITTER_SHARE = 0.1  # a refusal with fewer than 90% of the limit counted tells a lower limit
 LATE = 0.005  # seconds: a thread that wakes later than this leaves at its own time (_left_late)
 MIN_EVIDENCE = 4  # accepted requests in the window before a refusal: fewer tell no limit
+# A limit under which this share of the answers of the last REFUSED_SPAN seconds (at least
+# REFUSED_AT_LEAST of them) were refusals is too high, whatever each refusal's count said:
+# the rate that got through is the limit (_refused_too_often).
+REFUSED_SPAN = 5.0
+REFUSED_SHARE = 0.1
+REFUSED_AT_LEAST = 4
 
 
 class RateLimiter:
@@ -118,6 +131,7 @@ class RateLimiter:
                  sleep: Callable[[float], None] | None = None):
         self.ceiling = rate
         self.limit: float | None = rate
+        self._limit_since = clock()  # when the limit kept now was told or learnt
         self.throttled = 0
         self.accepted = 0  # answers that were not refusals (the transport's sign of progress)
         self.clock = clock
@@ -144,6 +158,8 @@ class RateLimiter:
         self._lowest: float | None = None  # the lowest limit learnt in the run
         self._rtts: deque[float] = deque(maxlen=RTT_SAMPLES)
         self._answers = 0  # round trips seen (the first MEASURED_AFTER size nothing)
+        self._outcomes: deque[tuple[float, bool]] = deque()  # (departure, accepted) under the current limit
+        self._most_accepted_unlearnt = 0  # most of ours accepted within a WINDOW, refused and no limit learnt
         self._jitter_until = float("-inf")  # refusals of requests that left before this: jitter
         self._no_burst = False  # a probe passed: the gateway refuses requests too close, whatever the count
         self._epoch = 0  # bumped by news: planned departures are planned again
@@ -168,9 +184,12 @@ class RateLimiter:
                 return None
             refused = f"{self.throttled} request{'s' if self.throttled != 1 else ''} refused and retried"
             if self.limit is None:
+                most = self._most_accepted_unlearnt
+                hint = (f"; at most {most} of its requests were accepted within one second: if that is your "
+                        f"plan's limit, --rate-limit {most} paces at it from the first request") if most else ""
                 return (f"the API refused requests before this run had sent enough to tell its rate limit "
                         f"({refused}): another client may be using the same key, or the API allows no burst "
-                        "(requests must come evenly spaced)")
+                        f"(requests must come evenly spaced){hint}")
             confirmed = self._limit_before_step if self._limit_before_step is not None else self.limit
             limit = f"{confirmed:g}"
             if self._lowest is not None and self._lowest < confirmed:
@@ -288,6 +307,11 @@ class RateLimiter:
             if left is None:
                 return
             now = self.clock()
+            self._record(left, True, now)
+            if self.limit is None and self.throttled:
+                # What a finding can name when no limit gets learnt (a short run at 1-3/s).
+                within = sum(1 for sent, accepted in self._outcomes if accepted and left - WINDOW < sent <= left)
+                self._most_accepted_unlearnt = max(self._most_accepted_unlearnt, within)
             if self._ease(now) | self._ease_limit(now):
                 self._news()  # the requests planned at the old pace plan again
             if self._doubt is not None and left >= self._doubt.probe_from:
@@ -354,6 +378,7 @@ class RateLimiter:
             self._limit_step = max(1.0, round(0.1 * self._cut_from))
         self._limit_before_step = self.limit
         self.limit = min(self._cut_from, self.limit + self._limit_step)
+        self._limit_changed(now)
         self._limit_easing.stepped_at = now
         if self.limit >= self._cut_from:
             self._cut_from = None  # back where it was before the cut: the live display says so
@@ -377,6 +402,7 @@ class RateLimiter:
                 # (the step stays the aim), and the next step waits twice as long.
                 self._cut_from = max(self._cut_from or 0.0, self.limit)
                 self.limit, self._limit_before_step = self._limit_before_step, None
+                self._limit_changed(now)
                 self._limit_easing.refused()
                 self._episode_from, self._episode_retry_after = now, retry_after
                 self._news()
@@ -388,14 +414,24 @@ class RateLimiter:
                 accepted, self._doubt = self._doubt.accepted, None
                 self._learn(accepted, retry_after, now)
                 return
+            self._record(left, False, now)
             if left < self._episode_from:
                 # In flight with the refusal that began the episode: it confirms what that one
                 # told. (Not even one less: arrivals reorder, a refusal of a request that left
                 # first does not mean one fewer was accepted.)
                 return
+            through = self._refused_too_often(now)
+            if through is not None:
+                self._learn(through, retry_after, now)
+                return
             window = [sent for sent in self._sent if left - WINDOW < sent < left]  # the refused one's
             accepted = len(window)
-            if accepted < MIN_EVIDENCE and self.ceiling is None:
+            if self._too_few_to_tell(accepted):
+                if self.limit is None and accepted and self._ramped_a_window_by(left):
+                    # Our own pace kept the window this empty for a whole window, and the
+                    # gateway still refused: the limit is this low (1-3 requests/s).
+                    self._learn(accepted, retry_after, now)
+                    return
                 # Too few of ours in the window to tell a limit (someone else may have spent
                 # it: another run with the same key; or a gateway without bursts): wait as
                 # told, then ramp up again from half the pace that was refused.
@@ -435,6 +471,44 @@ class RateLimiter:
                     self._jitter(now, widen=left >= self._jitter_until)
                     return
             self._learn(accepted, retry_after, now)
+
+    def _record(self, left: float, accepted: bool, now: float) -> None:
+        """One answer, for `_refused_too_often`: only the last REFUSED_SPAN are kept."""
+        self._outcomes.append((left, accepted))
+        while self._outcomes and self._outcomes[0][0] <= now - REFUSED_SPAN:
+            self._outcomes.popleft()
+
+    def _limit_changed(self, now: float) -> None:
+        """The answers under the previous limit judge the new one no more."""
+        self._limit_since = now
+        self._outcomes.clear()
+
+    def _refused_too_often(self, now: float) -> int | None:
+        """The requests per second that got through in the last REFUSED_SPAN, when the
+        limit kept all that time was refused too often (REFUSED_SHARE); else None. Why: a
+        counter per clock second lets up to twice its limit through across a second's edge,
+        so at 2-3 requests/s the first refusal's count can be 4; refused then about every
+        other request, each count looked like jitter and the limit stayed (hundreds of
+        refusals, 1.1-1.6x the ideal, in the simulation)."""
+        outcomes = self._outcomes
+        if self.limit is None or now - self._limit_since < REFUSED_SPAN:
+            return None
+        refused = sum(1 for _, accepted in outcomes if not accepted)
+        if refused < max(REFUSED_AT_LEAST, REFUSED_SHARE * len(outcomes)):
+            return None
+        through = max(1, min(int(self.limit) - 1, int((len(outcomes) - refused) / REFUSED_SPAN)))
+        return through if through < self.limit else None
+
+    def _too_few_to_tell(self, accepted: int) -> bool:
+        """Fewer than MIN_EVIDENCE of ours in a refusal's window, not told a limit. A known
+        limit of MIN_EVIDENCE or less never fills a window with more: its refusals are
+        judged against that limit instead (jitter, a probe)."""
+        return accepted < MIN_EVIDENCE and self.ceiling is None and (self.limit is None or self.limit > MIN_EVIDENCE)
+
+    def _ramped_a_window_by(self, left: float) -> bool:
+        """The unknown-limit pace ran, unpaused, for a whole window before `left`: the
+        window's count of ours is then what our pace sent, not a ramp just begun."""
+        return self._ramp_from is not None and left - self._ramp_from >= WINDOW
 
     def _most_in_a_window(self, now: float) -> int:
         """The most of ours accepted within one WINDOW, among those that left by `now`."""
@@ -477,6 +551,7 @@ class RateLimiter:
         if self._strict_retry_after and retry_after:
             self._paused_until = max(self._paused_until, now + retry_after)
         self.limit = learned
+        self._limit_changed(now)
         self._episode_from, self._episode_retry_after = now, retry_after
         self._news()
         if self.on_limit is not None:
