@@ -278,20 +278,19 @@ def test_refused_before_a_limit_could_be_told_the_finding_suspects_another_clien
                                  "or the API allows no burst (requests must come evenly spaced)")
 
 
-def test_refused_and_no_limit_learnt_the_finding_names_the_most_accepted_within_one_second():
-    # A short run against a limit of 1-3/s may end before it has learnt the limit.
+def test_refused_and_no_limit_learnt_the_finding_names_the_fewest_accepted_before_a_refusal():
+    # A short run against a limit of 1-3/s may end before it has learnt the limit; a sliding
+    # window, or a counter per clock second, refuses only once it holds the limit.
     limiter, clock = limiter_on_a_fake_clock(None)
-    first = limiter.acquire()
-    clock.now = first + 0.05
-    limiter.on_throttled(retry_after=1, left=first)
-    for _ in range(2):
-        left = limiter.acquire()
-        clock.now = left + 0.05
-        limiter.on_success(left)
-    assert limiter.limit is None
-    assert limiter.finding().endswith("(requests must come evenly spaced); at most 2 of its requests were accepted "
-                                      "within one second: if that is your plan's limit, --rate-limit 2 paces at it "
-                                      "from the first request")
+    left = [limiter.acquire() for _ in range(3)]
+    clock.now = left[-1] + 0.05
+    for accepted in left[:2]:
+        limiter.on_success(accepted)
+    limiter.on_throttled(retry_after=1, left=left[2])
+    assert limiter.limit is None and limiter.suggested_rate == 2, "what `pmcrm check` recommends too"
+    assert limiter.finding().endswith("(requests must come evenly spaced); refused with as few as 2 of its requests "
+                                      "accepted in the second before: if that is your plan's limit, --rate-limit 2 "
+                                      "paces at it from the first request")
 
 
 def test_refused_at_the_told_limit_the_finding_blames_the_timing_not_the_limit():
@@ -516,11 +515,11 @@ def test_not_told_a_limit_of_two_requests_per_second_a_sync_names_it(tmp_path):
     # the window. Before, the sync never learnt the limit (about every other request was
     # refused) and its note blamed another client or a gateway without bursts, naming no
     # number. Now the limit is learnt, or - when the run ends first, as this short one may on
-    # a loaded machine - the note names the most accepted within one second.
+    # a loaded machine - the note names the fewest accepted in the second before a refusal.
     result, served = sync_every_row(tmp_path, ["tasks", "projects", "lead", "emails"],
                                     rate_limit=2, rate_limit_window="sliding")
     learnt = "the API accepts at most 2 requests per second, learnt from its refusals"
-    hinted = "at most 2 of its requests were accepted within one second: if that is your plan's limit, --rate-limit 2"
+    hinted = "as few as 2 of its requests accepted in the second before: if that is your plan's limit, --rate-limit 2"
     assert any(learnt in note or hinted in note for note in result.notes), result.notes
     # Learning costs about 20 refusals, the ramp halving from its start (the simulation).
     assert served["rate_limited"] <= 25, served

@@ -130,7 +130,7 @@ def _recommendations(diagnosis: Diagnosis, client: ApiClient, given_url: str) ->
                       "pmcrm plans its pages with the server's size (nothing to set)")
     limited = {reason: n for reason, n in client.stats.retries.items() if "429" in reason or "rate" in reason}
     if limited:
-        rate = max(int(client.limiter.limit or 1), 1)
+        rate = client.limiter.suggested_rate or 1
         advice.append(f"--rate-limit {rate}   (the API limited the check's requests: {sum(limited.values())} answers)")
     unavailable = [c.resource for c in diagnosis.resources if c.status in UNAVAILABLE_STATUS.values()]
     if unavailable and diagnosis.readable:

@@ -159,7 +159,7 @@ class RateLimiter:
         self._rtts: deque[float] = deque(maxlen=RTT_SAMPLES)
         self._answers = 0  # round trips seen (the first MEASURED_AFTER size nothing)
         self._outcomes: deque[tuple[float, bool]] = deque()  # (departure, accepted) under the current limit
-        self._most_accepted_unlearnt = 0  # most of ours accepted within a WINDOW, refused and no limit learnt
+        self._fewest_refused_at: int | None = None  # fewest of ours accepted in a refusal's window (at least 1)
         self._jitter_until = float("-inf")  # refusals of requests that left before this: jitter
         self._no_burst = False  # a probe passed: the gateway refuses requests too close, whatever the count
         self._epoch = 0  # bumped by news: planned departures are planned again
@@ -175,6 +175,19 @@ class RateLimiter:
         with self._changed:
             return self._pace(self.clock())
 
+    @property
+    def suggested_rate(self) -> int | None:
+        """The `--rate-limit` the refusals point at: the limit learnt, else the fewest of ours
+        accepted in the second before a refusal (a run too short to learn a limit: a sliding
+        window or a counter per clock second refuses only once it holds the limit). None
+        before any refusal, or when every refusal came with none of ours in its second."""
+        with self._changed:
+            if not self.throttled:
+                return None
+            if self.limit is not None:
+                return max(int(self.limit), 1)
+            return self._fewest_refused_at
+
     def finding(self) -> str | None:
         """What the run learnt about the API's rate limit, in words for the summary (None
         when no request was refused). Why: the retries alone ("http 429: 4") leave the
@@ -184,9 +197,9 @@ class RateLimiter:
                 return None
             refused = f"{self.throttled} request{'s' if self.throttled != 1 else ''} refused and retried"
             if self.limit is None:
-                most = self._most_accepted_unlearnt
-                hint = (f"; at most {most} of its requests were accepted within one second: if that is your "
-                        f"plan's limit, --rate-limit {most} paces at it from the first request") if most else ""
+                most = self.suggested_rate
+                hint = (f"; refused with as few as {most} of its requests accepted in the second before: if that "
+                        f"is your plan's limit, --rate-limit {most} paces at it from the first request") if most else ""
                 return (f"the API refused requests before this run had sent enough to tell its rate limit "
                         f"({refused}): another client may be using the same key, or the API allows no burst "
                         f"(requests must come evenly spaced){hint}")
@@ -308,10 +321,6 @@ class RateLimiter:
                 return
             now = self.clock()
             self._record(left, True, now)
-            if self.limit is None and self.throttled:
-                # What a finding can name when no limit gets learnt (a short run at 1-3/s).
-                within = sum(1 for sent, accepted in self._outcomes if accepted and left - WINDOW < sent <= left)
-                self._most_accepted_unlearnt = max(self._most_accepted_unlearnt, within)
             if self._ease(now) | self._ease_limit(now):
                 self._news()  # the requests planned at the old pace plan again
             if self._doubt is not None and left >= self._doubt.probe_from:
@@ -426,6 +435,8 @@ class RateLimiter:
                 return
             window = [sent for sent in self._sent if left - WINDOW < sent < left]  # the refused one's
             accepted = len(window)
+            if accepted:
+                self._fewest_refused_at = min(self._fewest_refused_at or accepted, accepted)
             if self._too_few_to_tell(accepted):
                 if self.limit is None and accepted and self._ramped_a_window_by(left):
                     # Our own pace kept the window this empty for a whole window, and the
