@@ -498,8 +498,8 @@ class RateLimiter:
         """The requests per second that got through in the last REFUSED_SPAN, when the
         limit kept all that time was refused too often (REFUSED_SHARE); else None. Why: a
         counter per clock second lets up to twice its limit through across a second's edge,
-        so at 2-3 requests/s the first refusal's count can be 4; refused then about every
-        other request, each count looked like jitter and the limit stayed (hundreds of
+        so at 2-3 requests/s the first refusal's count can be 4; refused then one request in
+        two to four, each count looked like jitter and the limit stayed (hundreds of
         refusals, 1.1-1.6x the ideal, in the simulation)."""
         outcomes = self._outcomes
         if self.limit is None or now - self._limit_since < REFUSED_SPAN:
