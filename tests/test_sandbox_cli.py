@@ -52,6 +52,13 @@ def test_bad_flags_are_refused_with_a_usage_error():
     assert result.returncode == 2 and "meteor" in result.stderr
 
 
+def test_a_mistake_across_flags_is_told_in_flags_not_in_the_library_s_field_names():
+    result = subprocess.run([sys.executable, "-m", "pmcrm.sandbox", "--rate-limit-shared", "2-6"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "--rate-limit-shared takes half of a limit: give --rate-limit too" in result.stderr, result.stderr
+
+
 def test_a_sandbox_process_serves_the_same_data_as_in_process_and_takes_changes():
     with SandboxProcess(seed=3, rows=20, server_filter=True) as api:
         client = SandboxClient(api.base_url, api.api_key)

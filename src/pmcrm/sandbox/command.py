@@ -8,6 +8,7 @@ echoed.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import fields
 
@@ -19,6 +20,17 @@ from .faults import FAULT_KINDS
 from .options import CHOICES, DEFAULT_API_KEY, SandboxOptions
 
 DEFAULTS = {spec.name: spec.default for spec in fields(SandboxOptions)}
+
+
+# SandboxOptions' field names, longest first (rate_limit_shared before rate_limit); not
+# api_key, which the messages also use for the query parameter of that name.
+_FIELD_NAMES = re.compile(r"\b(" + "|".join(sorted(set(DEFAULTS) - {"api_key"}, key=len, reverse=True)) + r")\b")
+
+
+def as_flags(message: str) -> str:
+    """SandboxOptions' message, which names its fields (the library's words), in the
+    command line's words: `rate_limit` -> `--rate-limit`."""
+    return _FIELD_NAMES.sub(lambda found: "--" + found.group(1).replace("_", "-"), message)
 
 
 def parse_pairs(ctx, param, values: tuple[str, ...]) -> dict[str, int]:
@@ -120,7 +132,7 @@ def sandbox_command(api_key: str | None, **knobs) -> None:
     try:
         options = SandboxOptions(api_key=api_key or DEFAULT_API_KEY, **knobs)
     except ValueError as problem:
-        raise click.UsageError(str(problem)) from problem
+        raise click.UsageError(as_flags(str(problem))) from problem
 
     def announce(base_url: str) -> None:
         click.echo(base_url)
