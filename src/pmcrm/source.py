@@ -43,7 +43,7 @@ from pmcrm.memory import release_free_memory
 from pmcrm.pages import EndpointReader, PageBudget, SeenKeys, row_key, served_page_size
 from pmcrm.progress import NO_PROGRESS, Progress
 from pmcrm.transport import HttpSettings, RequestStats
-from pmcrm.unchanged import STREAMED, HeldTables, RowsFingerprint, handed_over
+from pmcrm.unchanged import STREAMED, HeldTables, RowsFingerprint
 
 SOURCE_NAME = "pmcrm"
 # Source state key: resource -> when it was last read completely (ISO time, UTC). In the
@@ -163,11 +163,11 @@ class _ResourceRun:
         self.progress.finished(self.spec.name)  # read; what is left is handing rows to dlt
         self._count_bad(batcher.flush())
         if batcher.ready:
-            yield from handed_over(held.put(batcher.take()))
+            yield from held.put(batcher.take())
         if complete is not None and held.holding and fingerprint.value() == loaded:
             held.release()  # the rows the table already holds
         else:
-            yield from handed_over(held.release())
+            yield from held.release()
             if self._table_needs_declaring(since, batcher):
                 yield self.converter.empty_table()
         if complete is not None:
@@ -305,7 +305,7 @@ class _ResourceRun:
             self._count_bad(batcher.add(items, batcher.pages + 1))
             del items  # nothing bound across the yield: dozens of readers wait suspended
             if batcher.ready:
-                yield from handed_over(held.put(batcher.take()))
+                yield from held.put(batcher.take())
 
     def _count_bad(self, bad_values: list) -> None:
         for bad in bad_values:

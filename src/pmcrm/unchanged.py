@@ -52,7 +52,8 @@ class RowsFingerprint:
 
 class HeldTables:
     """Typed tables held back until the read ends (`release`), or handed on at once
-    (`put` returns them) when not holding or once HOLD_BYTES are held."""
+    (`put` gives them back) when not holding or once HOLD_BYTES are held. What comes back
+    is `handed_over`: each table leaves the list before the caller yields it on."""
 
     def __init__(self, holding: bool):
         self._tables: list[pa.Table] | None = [] if holding else None
@@ -62,17 +63,17 @@ class HeldTables:
     def holding(self) -> bool:
         return self._tables is not None
 
-    def put(self, table: pa.Table) -> list[pa.Table]:
+    def put(self, table: pa.Table) -> Iterator[pa.Table]:
         if self._tables is None:
-            return [table]
+            return handed_over([table])
         self._tables.append(table)
         self._bytes += table.nbytes
-        return self.release() if self._bytes > HOLD_BYTES else []
+        return self.release() if self._bytes > HOLD_BYTES else handed_over([])
 
-    def release(self) -> list[pa.Table]:
+    def release(self) -> Iterator[pa.Table]:
         """Everything held, and no more holding."""
         tables, self._tables = self._tables or [], None
-        return tables
+        return handed_over(tables)
 
 
 STREAMED = HeldTables(holding=False)  # holds nothing, so one instance serves every read
