@@ -17,7 +17,7 @@ import click
 from .catalog import load_catalog
 from .error_answers import ERRORS, UNAVAILABLE_CODES
 from .faults import FAULT_KINDS
-from .options import CHOICES, DEFAULT_API_KEY, SandboxOptions
+from .options import CHOICES, DEFAULT_API_KEY, SandboxOptions, flag_for
 
 DEFAULTS = {spec.name: spec.default for spec in fields(SandboxOptions)}
 
@@ -29,8 +29,8 @@ _FIELD_NAMES = re.compile(r"\b(" + "|".join(sorted(set(DEFAULTS) - {"api_key"}, 
 
 def as_flags(message: str) -> str:
     """SandboxOptions' message, which names its fields (the library's words), in the
-    command line's words: `rate_limit` -> `--rate-limit`."""
-    return _FIELD_NAMES.sub(lambda found: "--" + found.group(1).replace("_", "-"), message)
+    command line's words: `rate_limit` -> `--rate-limit`, `rows_per_resource` -> `--rows-for`."""
+    return _FIELD_NAMES.sub(lambda found: flag_for(found.group(1)), message)
 
 
 def parse_pairs(ctx, param, values: tuple[str, ...]) -> dict[str, int]:
@@ -46,7 +46,7 @@ def parse_pairs(ctx, param, values: tuple[str, ...]) -> dict[str, int]:
 
 def choice(name: str, description: str):
     """A flag whose values are the option's CHOICES, with the option's default."""
-    return click.option("--" + name.replace("_", "-"), default=DEFAULTS[name], show_default=True,
+    return click.option(flag_for(name), default=DEFAULTS[name], show_default=True,
                         type=click.Choice(CHOICES[name]), help=description)
 
 

@@ -34,6 +34,11 @@ CHOICES = {  # option -> its allowed values (the CLI offers the same)
     "rate_limit_window": RATE_LIMIT_WINDOWS,
 }
 MAPPING_FLAGS = {"rows_per_resource": "--rows-for", "unavailable": "--unavailable"}  # repeatable NAME=N
+
+
+def flag_for(name: str) -> str:
+    """The command-line flag that sets the SandboxOptions field `name`."""
+    return MAPPING_FLAGS.get(name, "--" + name.replace("_", "-"))
 RESERVED_PARAMS = ("api_key", "page")
 
 
@@ -110,10 +115,10 @@ class SandboxOptions:
         args: list[str] = []
         for spec in fields(self):
             value, default = getattr(self, spec.name), _default_of(spec)
-            flag = "--" + spec.name.replace("_", "-")
+            flag = flag_for(spec.name)
             if spec.name in MAPPING_FLAGS:
                 for name, number in value.items():
-                    args += [MAPPING_FLAGS[spec.name], f"{name}={number}"]
+                    args += [flag, f"{name}={number}"]
             elif spec.name in ("host", "port"):  # the CLI's own defaults differ
                 args += [flag, str(value)]
             elif value == default:
