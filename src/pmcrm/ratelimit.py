@@ -197,9 +197,9 @@ class RateLimiter:
                 return None
             refused = f"{self.throttled} request{'s' if self.throttled != 1 else ''} refused and retried"
             if self.limit is None:
-                most = self.suggested_rate
-                hint = (f"; refused with as few as {most} of its requests accepted in the second before: if that "
-                        f"is your plan's limit, --rate-limit {most} paces at it from the first request") if most else ""
+                fewest = self.suggested_rate
+                hint = (f"; refused with as few as {fewest} of its requests accepted in the second before: if that "
+                        f"is your plan's limit, --rate-limit {fewest} paces at it from the first request") if fewest else ""
                 return (f"the API refused requests before this run had sent enough to tell its rate limit "
                         f"({refused}): another client may be using the same key, or the API allows no burst "
                         f"(requests must come evenly spaced){hint}")
