@@ -59,6 +59,14 @@ def test_a_mistake_across_flags_is_told_in_flags_not_in_the_library_s_field_name
     assert "--rate-limit-shared takes half of a limit: give --rate-limit too" in result.stderr, result.stderr
 
 
+def test_an_unknown_resource_in_rows_for_is_refused_before_the_server_starts():
+    result = subprocess.run([sys.executable, "-m", "pmcrm.sandbox", "--rows-for", "nosuch=5"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert "--rows-for: unknown resource or path: 'nosuch'" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
 def test_a_sandbox_process_serves_the_same_data_as_in_process_and_takes_changes():
     with SandboxProcess(seed=3, rows=20, server_filter=True) as api:
         client = SandboxClient(api.base_url, api.api_key)

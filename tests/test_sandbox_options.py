@@ -41,10 +41,15 @@ def test_rows_per_resource_takes_names_or_paths_and_overrides_the_default():
     assert set(totals.values()) == {12}
 
 
-@pytest.mark.parametrize("rows_per_resource", [{"no_such_resource": 3}, {"st_projects_users": 3, "project_observers": 4}])
-def test_unknown_or_conflicting_row_counts_are_refused(rows_per_resource):
-    with pytest.raises((KeyError, ValueError)):
-        Sandbox(rows_per_resource=rows_per_resource).truth("tasks")
+@pytest.mark.parametrize("rows_per_resource,message", [
+    ({"no_such_resource": 3}, "rows_per_resource: unknown resource or path: 'no_such_resource'"),
+    ({"st_projects_users": 3, "project_observers": 4},
+     "rows_per_resource: conflicting row counts for /v1/st/project_observers/list: 3 and 4"),
+])
+def test_unknown_or_conflicting_row_counts_are_refused_before_anything_is_served(rows_per_resource, message):
+    with pytest.raises(ValueError) as refused:
+        SandboxOptions(rows_per_resource=rows_per_resource)
+    assert str(refused.value) == message
 
 
 def test_max_page_size_clamps_the_limit():

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 from .catalog import load_catalog
-from .data import DEFAULT_ROWS
+from .data import DEFAULT_ROWS, resolve_row_counts
 from .error_answers import ERROR_SHAPES, ERRORS, UNAVAILABLE_CODES
 from .faults import FAULT_KINDS
 from .gateway_limits import RATE_LIMIT_BODIES, RATE_LIMIT_WINDOWS, parse_shared
@@ -105,6 +105,7 @@ class SandboxOptions:
             *((getattr(self, name) not in allowed, f"{name} must be one of {', '.join(allowed)}, "
                f"got {getattr(self, name)!r}") for name, allowed in CHOICES.items()),
             *unavailable_problems(self.unavailable),
+            *_row_count_problems(self.rows_per_resource),
         ]
         for failed, message in problems:
             if failed:
@@ -137,6 +138,18 @@ def _shared_problems(shared: str) -> list[tuple[bool, str]]:
         parse_shared(shared)
     except ValueError as exc:
         return [(True, str(exc))]
+    return []
+
+
+def _row_count_problems(rows_per_resource: Mapping[str, int]) -> list[tuple[bool, str]]:
+    """Known resources or paths only, one count per path: checked here so that a mistake
+    is told before the server starts, not as a traceback when it builds its data."""
+    try:
+        resolve_row_counts(load_catalog(), {}, rows_per_resource)
+    except KeyError as exc:
+        return [(True, f"rows_per_resource: {exc.args[0]}")]
+    except ValueError as exc:
+        return [(True, f"rows_per_resource: {exc}")]
     return []
 
 
