@@ -6,14 +6,13 @@ only, yield to the user's, and do what they say."""
 from __future__ import annotations
 
 import functools
-import threading
 
 import dlt
 import pyarrow.parquet as pq
 import pytest
 
 from pmcrm import load_settings, source
-from pmcrm.convert import PageConverter, TableBatcher
+from pmcrm.convert import TableBatcher
 from pmcrm.pipeline import make_pipeline, run_sync
 from pmcrm.sandbox import Sandbox, SandboxOptions
 from tests.helpers import sync_request
@@ -75,20 +74,3 @@ def test_a_relative_duckdb_file_is_the_one_in_the_current_folder_on_every_run(sa
                                        pipelines_dir=pipelines))
         assert result.ok, result.error
         assert (tmp_path / folder / "here.duckdb").exists(), f"the sync from '{folder}' wrote its own file"
-
-
-def test_on_a_slow_network_up_to_10_resources_are_read_at_once(tmp_path, monkeypatch):
-    # dlt's default is 5 extract threads; each waits on the network for its resource's pages.
-    threads = set()
-    convert = PageConverter.__call__
-
-    def converting(self, *args, **kwargs):
-        threads.add(threading.current_thread().name)
-        return convert(self, *args, **kwargs)
-
-    monkeypatch.setattr(PageConverter, "__call__", converting)
-    with Sandbox(SandboxOptions(seed=5, rows=150, latency=0.05)) as slow_api:
-        result = run_sync(sync_request(slow_api, tmp_path))
-    assert result.ok, result.error
-    extract_threads = {name for name in threads if "extract" in name}
-    assert 5 < len(extract_threads) <= load_settings.EXTRACT_WORKERS, sorted(threads)

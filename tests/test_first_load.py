@@ -9,6 +9,7 @@ import pytest
 from pmcrm.pipeline import make_pipeline, run_sync
 from pmcrm.sandbox import Sandbox, SandboxOptions
 from pmcrm.source import _ResourceRun
+from pmcrm.waits import Waiting
 from tests.helpers import sync_request
 from tests.truth import assert_table_equals_truth, read_table
 
@@ -79,14 +80,15 @@ def test_a_first_sync_hands_dlt_an_empty_typed_table_only_for_a_resource_without
     # Typed rows carry every declared column: the schema alone would only add work
     # (~4 ms of dlt's per-item schema work each, 36 times on a first sync).
     handed: dict[str, list[int]] = {}
-    tables_of = _ResourceRun.tables
+    steps_of = _ResourceRun.steps
 
     def spy(run, since):
-        for table in tables_of(run, since):
-            handed.setdefault(run.spec.name, []).append(table.num_rows)
-            yield table
+        for step in steps_of(run, since):
+            if not isinstance(step, Waiting):
+                handed.setdefault(run.spec.name, []).append(step.num_rows)
+            yield step
 
-    monkeypatch.setattr(_ResourceRun, "tables", spy)
+    monkeypatch.setattr(_ResourceRun, "steps", spy)
     first, pipeline = sync(resources=[*RESOURCES, "loss_reason"])
     assert first.ok, first.error
     assert {name: sum(rows) for name, rows in handed.items()} == {name: 150 for name in RESOURCES} | {"loss_reason": 0}

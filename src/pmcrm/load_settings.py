@@ -16,8 +16,9 @@ at a time, when each was added (benchmarks/README.md has the latest end-to-end r
   needed more than its memory limit. Files of LOAD_FILE_ROWS rows keep each commit small.
 - dlt opens the DuckDB file for each load job and closes it when the job is done, and
   DuckDB checkpoints the file on every close (DuckDbHold).
-- dlt runs 5 resources' read steps at once by default, and a step waits on the network
-  for its pages: on a high-latency API the other resources queued meanwhile (EXTRACT_WORKERS).
+- pmcrm's resources are async generators and adapt how many read at once
+  (pmcrm.admission); each one reading or waiting for its turn holds one of dlt's extract
+  slots (EXTRACT_SLOTS).
 A value the user set in dlt's config or environment always wins over these.
 """
 
@@ -31,6 +32,7 @@ from typing import Any, Self
 import dlt
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
+from pmcrm.declarations import RESOURCES
 from pmcrm.resolve_once import resolved_once
 
 # DuckDB writes loaded data to the file every this many MB of WAL instead of holding it.
@@ -48,14 +50,14 @@ DUCKDB_THREADS = "SET threads = 1"
 # does not grow with a table's rows: at 40,000 rows a table loaded as one file failed to
 # commit within DuckDB's memory limit ("could not allocate block").
 LOAD_FILE_ROWS = 10_000
-# dlt's extract threads, each running one resource's read step (which waits for its
-# pages). At 50 and 100 ms per request, 10 instead of dlt's 5 made a 36 x 2,000 first sync
-# 1.12x and 1.13x faster; with no latency, within the noise at 2,000 rows (1.00x) and at
-# 20,000 (1.09x and 0.88x in two A/Bs), peak RSS +15 MB (benchmarks/README.md, run J).
-EXTRACT_WORKERS = 10
+# dlt's extract steps in flight at once (its `max_parallel_items`, 20 by default): one for
+# each resource, and some to spare. Given to dlt's extract, not a setting the user's
+# config overrides: a resource waiting for its turn to read holds a slot, and with fewer
+# slots than resources the reader whose turn it is could find none free - the sync hung
+# (tests/test_admission.py). Readers, not slots, bound the memory (pmcrm.admission).
+EXTRACT_SLOTS = len(RESOURCES) + 4
 # dlt config key -> value, for every destination; DUCKDB_DLT_SETTINGS for DuckDB only.
-DLT_SETTINGS: dict[str, Any] = {"data_writer.buffer_max_items": 1, "data_writer.file_max_items": LOAD_FILE_ROWS,
-                                "extract.workers": EXTRACT_WORKERS}
+DLT_SETTINGS: dict[str, Any] = {"data_writer.buffer_max_items": 1, "data_writer.file_max_items": LOAD_FILE_ROWS}
 DUCKDB_DLT_SETTINGS: dict[str, Any] = {"load.workers": 2}
 # PostgreSQL: 2 load jobs at once bound the load's memory whatever the rows (see above).
 POSTGRES_DLT_SETTINGS: dict[str, Any] = {"load.workers": 2}

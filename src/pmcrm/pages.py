@@ -46,6 +46,7 @@ import orjson
 
 from pmcrm.client import Page
 from pmcrm.errors import ApiError, IncompleteReadError
+from pmcrm.waits import Waiting, blocking, result_of
 
 FetchPage = Callable[[int], Page]
 # Without a total, stop after this many pages rather than loop forever.
@@ -273,6 +274,11 @@ class EndpointReader:
         return max(math.ceil(max(self.totals_seen) / self.page_size), 1)
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        return blocking(self.steps())
+
+    def steps(self) -> Generator[list[dict[str, Any]] | Waiting, None, None]:
+        """The rows of each page not yielded before, and a `Waiting` wherever the next
+        page is not fetched yet (pmcrm.waits: the caller waits, in a thread or not)."""
         # The key of every row yielded (ids, for deletions).
         seen = self.seen = self._already_yielded or SeenKeys()
         totals_seen = self.totals_seen = set()
@@ -284,6 +290,9 @@ class EndpointReader:
             current = _Pass(keys=seen if fresh_start else set())
             pages = self._settle_pages(max(totals_seen)) if settle else self._pages()
             for page in pages:
+                if type(page) is Waiting:
+                    yield page
+                    continue
                 # Nothing bound across the yield: a suspended reader (there are dozens)
                 # must not keep a page alive - parsed pages are most of a sync's memory.
                 fresh = [self._fresh(page, seen, current)]
@@ -364,7 +373,10 @@ class EndpointReader:
         number, ids = current.last_page
         numbers = (number,) if self._last_read_first else (1,) if number == 2 else (number, 1)
         again = [self.executor.submit(self.fetch, n) for n in numbers]
-        pages = [future.result() for future in again]
+        pages = []
+        for future in again:
+            pages.append((yield from result_of(future)))
+        del again
         for page in pages:
             fresh = self._fresh(page, seen)
             if fresh:
@@ -373,15 +385,15 @@ class EndpointReader:
                      else page_ids(pages[0]) == ids)
         return unchanged and {page.total for page in pages} == current.totals
 
-    def _fetch_in_pool(self, number: int) -> Page:
-        """One page now, through the shared pool: every request counts against its size."""
-        return self.executor.submit(self.fetch, number).result()
+    def _fetch_in_pool(self, number: int) -> Generator[Waiting, None, Page]:
+        """One page, through the shared pool: every request counts against its size."""
+        return (yield from result_of(self.executor.submit(self.fetch, number)))
 
-    def _pages(self) -> Iterator[Page]:
+    def _pages(self) -> Iterator[Page | Waiting]:
         # Pages are handed over from a list, never held in a name across a yield (memory).
-        early = self._hinted_last_page()
+        early = yield from self._hinted_last_page()
         self._last_read_first = False
-        held = [self._fetch_in_pool(1)]
+        held = [(yield from self._fetch_in_pool(1))]
         total = held[0].total
         if total is None:
             yield held[0]
@@ -398,7 +410,7 @@ class EndpointReader:
         # Not when the caller may stop early: it wants the fewest pages, not a proof.
         last_read = last > 1 and self.stop_after is None
         if last_read:
-            held.append(early or self._fetch_in_pool(last))
+            held.append(early or (yield from self._fetch_in_pool(last)))
         del early
         end = last - 1 if last_read else last
         pending: deque[tuple[Future, bool]] = deque()  # (page, paid from the budget)
@@ -413,6 +425,8 @@ class EndpointReader:
                     next_page += 1
                 paid = pending[0][1]
                 try:
+                    if not pending[0][0].done():
+                        yield Waiting(pending[0][0])
                     yield pending.popleft()[0].result()  # no name keeps the future (its page)
                 finally:
                     if paid:
@@ -425,7 +439,7 @@ class EndpointReader:
         if held:
             yield held.pop()
 
-    def _hinted_last_page(self) -> Page | None:
+    def _hinted_last_page(self) -> Generator[Waiting, None, Page | None]:
         """The last page as the previous read found it, read before page 1 (first pass
         only, 3 pages or more: with 2, page 1 read again is already the one extra read).
         Any API error on it (a page past the end may be one) just drops the hint."""
@@ -433,16 +447,16 @@ class EndpointReader:
         if hint is None or hint < 3 or self.stop_after is not None:
             return None
         try:
-            return self._fetch_in_pool(hint)
+            return (yield from self._fetch_in_pool(hint))
         except ApiError:
             return None
 
-    def _settle_pages(self, largest_total: int) -> Iterator[Page]:
+    def _settle_pages(self, largest_total: int) -> Iterator[Page | Waiting]:
         """Every page, one at a time, from the last to the first. Why sequential: the
         guarantee needs each page read after the one above it (a row can then only move
         onto a page still to be read); concurrent requests may be served in any order."""
         for number in range(max(math.ceil(largest_total / self.page_size), 1), 0, -1):
-            yield self._fetch_in_pool(number)
+            yield (yield from self._fetch_in_pool(number))
 
     def _learn_page_size(self, first: Page) -> None:
         """The server's page size, from page 1 (`served_page_size`); the pages are planned with it."""
@@ -453,7 +467,7 @@ class EndpointReader:
         if self.on_page_size is not None:
             self.on_page_size(self.resource, self.limit, served)
 
-    def _pages_without_total(self, first: Page) -> Iterator[Page]:
+    def _pages_without_total(self, first: Page) -> Iterator[Page | Waiting]:
         """No total: read on until an empty page or one shorter than page 1 (whose size is
         the server's page size, whatever was asked), guarding against an API that ignores
         `page` (the same rows again) and against endless paging."""
@@ -467,7 +481,7 @@ class EndpointReader:
                     f"resource '{self.resource}': no 'total' and still rows after "
                     f"{MAX_PAGES_WITHOUT_TOTAL} pages; stopping"
                 )
-            page = self._fetch_in_pool(number)
+            page = yield from self._fetch_in_pool(number)
             if page.items and [row_key(i) for i in page.items] == [row_key(i) for i in previous.items]:
                 raise IncompleteReadError(
                     f"resource '{self.resource}', page {number}: the API returned the same rows "

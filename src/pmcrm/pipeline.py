@@ -30,7 +30,7 @@ from pmcrm.destinations import DestinationTraits, Target, require_credentials
 from pmcrm.errors import NothingReadableError, PmcrmError, RunInterrupted, SettingsError
 from pmcrm.findings import RunFindings
 from pmcrm.first_loads import append_first_loads, without_tables
-from pmcrm.load_settings import DuckDbHold, dlt_settings
+from pmcrm.load_settings import EXTRACT_SLOTS, DuckDbHold, dlt_settings
 from pmcrm.lock import pipeline_lock
 from pmcrm.memory import lean_allocators
 from pmcrm.progress import NO_PROGRESS, Progress
@@ -230,6 +230,7 @@ def _sync(request: SyncRequest, destination, traits: DestinationTraits, hold: Du
         # Plain files are a full snapshot every run: nothing to mark.
         track_deletions=request.deletions != "keep" and not traits.plain_files,
         run_record=record,
+        adaptive_reads=True,
     )
     text = traits.text_filter(source)  # PostgreSQL: U+0000 removed from text, counted
     notes: list[str] = []
@@ -380,7 +381,8 @@ def run_steps(pipeline: dlt.Pipeline, source, full_refresh: bool, traits: Destin
     and an interrupt knows which one it struck (`interrupted`)."""
     steps.enter("reading")
     pipeline.extract(source, refresh="drop_resources" if full_refresh else None,
-                     loader_file_format=traits.file_format, **traits.run_options)
+                     loader_file_format=traits.file_format, max_parallel_items=EXTRACT_SLOTS,
+                     **traits.run_options)
     steps.enter("normalizing")
     normalized = pipeline.normalize()
     steps.enter("loading")

@@ -9,8 +9,9 @@ dlt source (`[sources.pmcrm] base_url = ...`, `SOURCES__PMCRM__API_KEY`, ...).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from dlt.common.configuration import configspec
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.schema.utils import has_table_seen_data
 
+from pmcrm.admission import Admission
 from pmcrm.client import ApiClient, Page
 from pmcrm.convert import PageConverter, TableBatcher
 from pmcrm.declarations import RESOURCES, RESOURCES_BY_NAME, ResourceSpec
@@ -44,6 +46,7 @@ from pmcrm.pages import EndpointReader, PageBudget, SeenKeys, row_key, served_pa
 from pmcrm.progress import NO_PROGRESS, Progress
 from pmcrm.transport import HttpSettings, RequestStats
 from pmcrm.unchanged import STREAMED, HeldTables, RowsFingerprint
+from pmcrm.waits import Waiting, awaiting, blocking
 
 SOURCE_NAME = "pmcrm"
 # Source state key: resource -> when it was last read completely (ISO time, UTC). In the
@@ -138,7 +141,12 @@ class _ResourceRun:
         self._fetched_lock = threading.Lock()
 
     def tables(self, since: datetime | None) -> Iterator[pa.Table]:
-        """Typed tables of the resource's rows. A resource the key cannot read (its first
+        """The tables of `steps`, waiting for pages in this thread."""
+        return blocking(self.steps(since))
+
+    def steps(self, since: datetime | None) -> Generator[pa.Table | Waiting, None, None]:
+        """Typed tables of the resource's rows, and a `Waiting` wherever a page is not
+        fetched yet (pmcrm.waits). A resource the key cannot read (its first
         page says so) yields nothing at all - its table stays exactly as it was - and is
         reported in the findings. dlt's source state (loaded with the data) remembers when
         each resource last read completely (LAST_COMPLETE_READS), to tell revoked rights
@@ -238,7 +246,7 @@ class _ResourceRun:
                 newer = overlap if newer is None else (lambda items, older=newer: overlap(older(items)))
             if fingerprint is not None:  # a resource without update timestamp: nothing else filters
                 newer = fingerprint.add
-            yield from self._batches(reader, batcher, newer=newer, held=held)
+            yield from self._batches(reader.steps(), batcher, newer=newer, held=held)
             remembered = overlap.remembered() if overlap is not None else None
             if remembered is not None:
                 overlap_rows[self.spec.name] = remembered
@@ -251,11 +259,11 @@ class _ResourceRun:
                               self._older_than(since) if early_stop else None)
         delivered = SeenKeys()  # the rows checked and passed on (a filtered read is small)
         try:
-            yield from self._batches(reader, batcher, check, delivered)
+            yield from self._batches(reader.steps(), batcher, check, delivered)
         except ServerFilterIgnored as ignored:
             self.findings.filter_ignored(self.spec.name, str(ignored))
             reader = self._reader({}, already_yielded=delivered)
-            yield from self._batches(reader, batcher)
+            yield from self._batches(reader.steps(), batcher)
             return reader
         return None  # a filtered read holds only what changed: no deletions can be told
 
@@ -285,13 +293,16 @@ class _ResourceRun:
             last_page_hint=last_page_hint,
         )
 
-    def _batches(self, reader: EndpointReader, batcher: TableBatcher, check: FilterCheck | None = None,
+    def _batches(self, pages: Iterable[list | Waiting], batcher: TableBatcher, check: FilterCheck | None = None,
                  delivered: SeenKeys | None = None, newer: Callable[[list], list] | None = None,
-                 held: HeldTables = STREAMED) -> Iterator[pa.Table]:
-        """Pages into typed tables; `newer` drops rows that dlt's incremental would drop
-        anyway, before they are converted (they still count as read); `held` may hold
-        the tables back."""
-        for items in reader:
+                 held: HeldTables = STREAMED) -> Iterator[pa.Table | Waiting]:
+        """Pages' new rows (EndpointReader.steps) into typed tables, waits passed on;
+        `newer` drops rows that dlt's incremental would drop anyway, before they are
+        converted (they still count as read); `held` may hold the tables back."""
+        for items in pages:
+            if type(items) is Waiting:
+                yield items
+                continue
             if check is not None:
                 evidence = check.ignored_by(items)
                 if evidence is not None:
@@ -341,7 +352,7 @@ class ServerFilterIgnored(Exception):
     """Rows showed that the API did not apply the server filter or sort (internal)."""
 
 
-def _resource(spec: ResourceSpec, run: _ResourceRun, plan: ReadPlan):
+def _resource(spec: ResourceSpec, run: _ResourceRun, plan: ReadPlan, admission: Admission | None = None):
     # Column types travel in the arrow tables (pmcrm.convert types every declared column,
     # and an empty resource still yields its full typed schema). Declaring them here as
     # well made dlt re-validate ~60 column hints on every item: ~15 ms an item, most of
@@ -354,21 +365,28 @@ def _resource(spec: ResourceSpec, run: _ResourceRun, plan: ReadPlan):
         write_disposition=spec.write_disposition,
         primary_key=spec.primary_key,
         columns=columns,
-        parallelized=True,
         spec=NothingToResolve,
     )
+    # Async generators: dlt runs them on one event loop, where a read waiting for its
+    # pages holds no thread (pmcrm.waits), and `admission` says how many read at once.
+    gate = admission if admission is not None else nullcontext()
+
     if not is_incremental(spec, plan):
 
-        def all_tables() -> Iterator[pa.Table]:
-            yield from run.tables(since=None)
+        async def all_tables() -> AsyncIterator[pa.Table]:
+            async with gate:
+                async for table in awaiting(run.steps(since=None), admission):
+                    yield table
 
         resource = dlt.resource(all_tables, **hints)
     else:
 
-        def incremental_tables(
+        async def incremental_tables(
             updated=cursor_for(spec.cursor, plan.start_date, plan.options.overlap_seconds),  # noqa: B008 - dlt's way
-        ) -> Iterator[pa.Table]:
-            yield from run.tables(since=read_since(updated))
+        ) -> AsyncIterator[pa.Table]:
+            async with gate:
+                async for table in awaiting(run.steps(since=read_since(updated)), admission):
+                    yield table
 
         resource = dlt.resource(incremental_tables, **hints)
     return resource
@@ -402,6 +420,7 @@ def pmcrm_source(
     http_settings: HttpSettings | None = None,
     track_deletions: bool = True,
     run_record: RunRecord | None = None,
+    adaptive_reads: bool = False,
 ) -> Any:
     """All 36 resources of the platform (or `resources`), typed and ready to load.
 
@@ -411,7 +430,10 @@ def pmcrm_source(
     shaped, `http_settings` how hard to try; `track_deletions` records the ids of complete
     reads in `run_record.ledger` (applying them needs `run_sync`). Pass a `RunRecord` to
     read the run's requests, rows, unavailable resources and progress as they happen.
-    Used on its own this source keeps the read's guarantees (every row or a loud failure,
+    `adaptive_reads`: the resources take turns, as many reading at once as keep the CPU
+    busy (pmcrm.admission); a turn needs a free slot in dlt's extract, so extract with
+    `max_parallel_items` above the number of resources (run_sync does), or the read hangs.
+    Without it every resource reads at once. Used on its own this source keeps the read's guarantees (every row or a loud failure,
     unavailable resources skipped); the run's (lock, atomic snapshots, deletions, failed
     runs discarded, `_pmcrm_runs`) need `pmcrm.run_sync` - see the README's table.
     """
@@ -426,8 +448,9 @@ def pmcrm_source(
     client.limiter.on_limit = getattr(record.progress, "limit_learnt", None)
     pool = ThreadPoolExecutor(max_workers=max(http.concurrency, 1), thread_name_prefix="pmcrm-page")
     budget = PageBudget(READ_AHEAD_PER_CONNECTION * max(http.concurrency, 1))
+    admission = Admission(most=max(http.concurrency, 1)) if adaptive_reads else None
     return [
-        _resource(spec, _ResourceRun(spec, client, pool, plan, record, budget), plan)
+        _resource(spec, _ResourceRun(spec, client, pool, plan, record, budget), plan, admission)
         for spec in select_resources(resources)
     ]
 
