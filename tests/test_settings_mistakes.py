@@ -5,11 +5,17 @@ ends with one line that says what of the run was loaded."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import dlt
 import pytest
 
 from pmcrm.errors import SettingsError
+from pmcrm.sandbox import Sandbox, SandboxOptions
 from pmcrm.source import pmcrm_source
 from pmcrm.transport import HttpSettings
 from tests.helpers import invoke, sync_args
@@ -92,6 +98,24 @@ def test_ctrl_c_while_reading_loads_nothing_and_says_so(sandbox, monkeypatch):
     assert result.exit_code == 130
     assert json.loads(result.stdout)["status"] == "interrupted"
     assert result.stderr.strip() == "error: interrupted while reading; nothing of this run was loaded"
+
+
+def test_a_real_ctrl_c_in_the_middle_of_the_read_is_told_as_an_interrupt(tmp_path):
+    # A Ctrl-C that strikes inside dlt's extract reaches pmcrm wrapped in dlt's
+    # PipelineStepFailed (the tests above raise it around the step, not inside).
+    with Sandbox(SandboxOptions(seed=3, rows=400, latency=0.2)) as slow_api:
+        syncing = subprocess.Popen(
+            [sys.executable, "-m", "pmcrm", "sync", "--base-url", slow_api.base_url, "--duckdb-file", "x.duckdb",
+             "--json"], cwd=tmp_path, env={**os.environ, "PMCRM_API_KEY": slow_api.api_key},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while slow_api.stats()["pages"] < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        syncing.send_signal(signal.SIGINT)
+        out, err = syncing.communicate(timeout=60)
+    assert syncing.returncode == 130, err
+    assert json.loads(out)["status"] == "interrupted"
+    assert err.strip().splitlines()[-1] == "error: interrupted while reading; nothing of this run was loaded"
 
 
 def test_ctrl_c_while_loading_is_finished_by_the_next_run(sandbox, monkeypatch):

@@ -1,6 +1,6 @@
 """What a run learnt about the API while reading: resources the key cannot read, the
 server's own page size, server filters the API ignored, its rate limit. For the summary,
-`--json` and `_pmcrm_runs.notes`; filled from the extract threads, so thread-safe.
+`--json` and `_pmcrm_runs.notes`; filled from the read's threads, so thread-safe.
 """
 
 from __future__ import annotations

@@ -252,6 +252,11 @@ def _sync(request: SyncRequest, destination, traits: DestinationTraits, hold: Du
                 normalized = run_steps(pipeline, source, request.full_refresh, traits, steps, hold)
         except KeyboardInterrupt:
             raise interrupted(pipeline, steps.current) from None
+        except PipelineStepFailed as failed:
+            # dlt wraps a Ctrl-C that strikes inside its step (where it nearly always does).
+            if isinstance(failed.exception, KeyboardInterrupt):
+                raise interrupted(pipeline, steps.current) from None
+            raise
         written = rows_written(normalized, source.resources.keys())
         deleted: dict[str, int] = {}
         if traits.marks_deletions:

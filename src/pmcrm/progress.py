@@ -1,13 +1,14 @@
 """Feedback while a sync runs: what the source reports, and how it is shown.
 
-The source calls a `Progress` observer from its extract threads: `total` once page 1 told
-how many rows a resource holds (and the server's page size), `advance` per page fetched
-(a page fetched again - the consistency check, a settle pass - counts as a re-read, never
-past the planned pages) and per rows read, `finished` the moment a resource's read is
-complete (its rows are then handed to dlt; `note` says why it was skipped, if it was).
-The run reports its steps with `phase`: reading, normalizing, loading; the pacer reports
-with `limit_learnt` the rate limit it learnt from the API's refusals (what a slow read is
-waiting for). Implementations must be thread-safe.
+The source calls a `Progress` observer from its read's threads (requests, dlt's extract
+loop): `total` once page 1 told how many rows a resource holds (and the server's page
+size), `advance` per page fetched (a page fetched again - the consistency check, a
+settle pass - counts as a re-read, never past the planned pages) and per rows read,
+`finished` the moment a resource's read is complete (its rows are then handed to dlt;
+`note` says why it was skipped, if it was). The run reports its steps with `phase`:
+reading, normalizing, loading; the pacer reports with `limit_learnt` the rate limit it
+learnt from the API's refusals (what a slow read is waiting for). Implementations must
+be thread-safe.
 
 - `LiveProgress`: a rich display on a terminal: one bar per resource being read (rows
   and pages of the planned, read rate, ETA), an overall line with how many resources are
