@@ -141,3 +141,27 @@ def test_a_suspended_resource_keeps_no_typed_table_alive_once_dlt_took_it():
         gc.collect()
         assert handed() is None, "the suspended generator still holds the table dlt took"
         assert sum(t.num_rows for t in tables) == 2 * LIMIT
+
+
+def test_a_read_suspended_on_the_event_loop_keeps_no_table_alive_once_dlt_took_it():
+    # The same, one level up: the driver between a reader and dlt (pmcrm.waits.awaiting).
+    import asyncio
+
+    import pyarrow as pa
+
+    from pmcrm.waits import awaiting
+
+    def reader():
+        for n in range(2):
+            yield pa.table({"id": [n]})
+
+    async def dlt_takes_one_then_waits():
+        tables = awaiting(reader())
+        table = await anext(tables)  # the driver is suspended at its yield now
+        handed = weakref.ref(table)
+        del table  # dlt wrote it
+        gc.collect()
+        assert handed() is None, "the suspended driver still holds the table dlt took"
+        assert (await anext(tables)).num_rows == 1
+
+    asyncio.run(dlt_takes_one_then_waits())

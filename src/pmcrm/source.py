@@ -376,7 +376,9 @@ def _resource(spec: ResourceSpec, run: _ResourceRun, plan: ReadPlan, admission: 
         async def all_tables() -> AsyncIterator[pa.Table]:
             async with gate:
                 async for table in awaiting(run.steps(since=None), admission):
-                    yield table
+                    handed = [table]  # nothing holds it across the yield (handed_over)
+                    del table
+                    yield handed.pop()
 
         resource = dlt.resource(all_tables, **hints)
     else:
@@ -386,7 +388,9 @@ def _resource(spec: ResourceSpec, run: _ResourceRun, plan: ReadPlan, admission: 
         ) -> AsyncIterator[pa.Table]:
             async with gate:
                 async for table in awaiting(run.steps(since=read_since(updated)), admission):
-                    yield table
+                    handed = [table]
+                    del table
+                    yield handed.pop()
 
         resource = dlt.resource(incremental_tables, **hints)
     return resource
@@ -433,7 +437,8 @@ def pmcrm_source(
     `adaptive_reads`: the resources take turns, as many reading at once as keep the CPU
     busy (pmcrm.admission); a turn needs a free slot in dlt's extract, so extract with
     `max_parallel_items` above the number of resources (run_sync does), or the read hangs.
-    Without it every resource reads at once. Used on its own this source keeps the read's guarantees (every row or a loud failure,
+    Without it every resource reads at once.
+    Used on its own this source keeps the read's guarantees (every row or a loud failure,
     unavailable resources skipped); the run's (lock, atomic snapshots, deletions, failed
     runs discarded, `_pmcrm_runs`) need `pmcrm.run_sync` - see the README's table.
     """

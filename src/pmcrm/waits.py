@@ -58,11 +58,14 @@ def blocking(steps: Steps) -> Iterator[Any]:
 async def awaiting(steps: Steps, admission: Admission | None = None) -> AsyncIterator[Any]:
     """The items of `steps`, each wait done on the running event loop (no thread held),
     told to `admission` (how many resources read at once). Cancelled or closed, it closes
-    `steps`, whose own cleanup cancels its pending pages."""
+    `steps`, whose own cleanup cancels its pending pages. No name holds an item while it
+    waits at its yield for dlt to ask for the next (see unchanged.handed_over)."""
     try:
         for step in steps:
             if type(step) is not Waiting:
-                yield step
+                handed = [step]
+                del step
+                yield handed.pop()
             elif admission is None:
                 await until_done(step.future)
             else:
