@@ -64,11 +64,12 @@ class Admission:
         self.waiting -= 1
         self._progress += 1
 
-    def _all_waiting(self) -> bool:
+    def _starving(self) -> bool:
+        """Every reader waits for pages, and another could read (queued, below `most`)."""
         return self.waiting >= self.reading and bool(self._queue) and self.allowed < self.most
 
     def _check_later(self) -> None:
-        if self._all_waiting() and not self._check_pending:
+        if self._starving() and not self._check_pending:
             self._check_pending = True
             asyncio.get_running_loop().call_later(self.starved_after, self._starved, self._progress)
 
@@ -76,7 +77,7 @@ class Admission:
         """If every reader has waited since `progress_then` and none got a page, one more
         reads; checked again while that lasts."""
         self._check_pending = False
-        if progress_then == self._progress and self._all_waiting():
+        if progress_then == self._progress and self._starving():
             self.allowed = min(self.allowed * 2, self.most)
             self._admit()
         self._check_later()

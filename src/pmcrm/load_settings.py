@@ -19,7 +19,8 @@ at a time, when each was added (benchmarks/README.md has the latest end-to-end r
 - pmcrm's resources are async generators and adapt how many read at once
   (pmcrm.admission); each one reading or waiting for its turn holds one of dlt's extract
   slots (EXTRACT_SLOTS).
-A value the user set in dlt's config or environment always wins over these.
+A value the user set in dlt's config or environment always wins over these, except
+EXTRACT_SLOTS, which the read needs (see there).
 """
 
 from __future__ import annotations

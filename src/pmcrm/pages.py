@@ -376,7 +376,6 @@ class EndpointReader:
         pages = []
         for future in again:
             pages.append((yield from result_of(future)))
-        del again
         for page in pages:
             fresh = self._fresh(page, seen)
             if fresh:

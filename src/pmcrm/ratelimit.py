@@ -197,7 +197,7 @@ class RateLimiter:
                 return None
             refused = f"{self.throttled} request{'s' if self.throttled != 1 else ''} refused and retried"
             if self.limit is None:
-                fewest = self.suggested_rate
+                fewest = self._fewest_refused_at  # suggested_rate, the limit being unknown
                 hint = (f"; refused with as few as {fewest} of its requests accepted in the second before: if that "
                         f"is your plan's limit, --rate-limit {fewest} paces at it from the first request") if fewest else ""
                 return (f"the API refused requests before this run had sent enough to tell its rate limit "

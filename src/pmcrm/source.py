@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -369,16 +368,13 @@ def _resource(spec: ResourceSpec, run: _ResourceRun, plan: ReadPlan, admission: 
     )
     # Async generators: dlt runs them on one event loop, where a read waiting for its
     # pages holds no thread (pmcrm.waits), and `admission` says how many read at once.
-    gate = admission if admission is not None else nullcontext()
-
     if not is_incremental(spec, plan):
 
         async def all_tables() -> AsyncIterator[pa.Table]:
-            async with gate:
-                async for table in awaiting(run.steps(since=None), admission):
-                    handed = [table]  # nothing holds it across the yield (handed_over)
-                    del table
-                    yield handed.pop()
+            async for table in awaiting(run.steps(since=None), admission):
+                handed = [table]  # nothing holds it across the yield (handed_over)
+                del table
+                yield handed.pop()
 
         resource = dlt.resource(all_tables, **hints)
     else:
@@ -386,11 +382,10 @@ def _resource(spec: ResourceSpec, run: _ResourceRun, plan: ReadPlan, admission: 
         async def incremental_tables(
             updated=cursor_for(spec.cursor, plan.start_date, plan.options.overlap_seconds),  # noqa: B008 - dlt's way
         ) -> AsyncIterator[pa.Table]:
-            async with gate:
-                async for table in awaiting(run.steps(since=read_since(updated)), admission):
-                    handed = [table]
-                    del table
-                    yield handed.pop()
+            async for table in awaiting(run.steps(since=read_since(updated)), admission):
+                handed = [table]
+                del table
+                yield handed.pop()
 
         resource = dlt.resource(incremental_tables, **hints)
     return resource

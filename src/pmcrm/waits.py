@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Generator, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future, wait
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pmcrm.admission import Admission
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +32,7 @@ class Waiting:
     future: Future
 
 
-Steps = Generator["T | Waiting", None, Any]
+Steps = Generator[Any, None, Any]  # items, and a Waiting wherever the reader must wait
 
 
 def result_of(future: Future) -> Generator[Waiting, None, Any]:
@@ -48,7 +47,7 @@ def blocking(steps: Steps) -> Iterator[Any]:
     try:
         for step in steps:
             if type(step) is Waiting:
-                wait((step.future,), return_when=FIRST_COMPLETED)
+                wait([step.future])
             else:
                 yield step
     finally:
@@ -57,25 +56,27 @@ def blocking(steps: Steps) -> Iterator[Any]:
 
 async def awaiting(steps: Steps, admission: Admission | None = None) -> AsyncIterator[Any]:
     """The items of `steps`, each wait done on the running event loop (no thread held),
-    told to `admission` (how many resources read at once). Cancelled or closed, it closes
-    `steps`, whose own cleanup cancels its pending pages. No name holds an item while it
-    waits at its yield for dlt to ask for the next (see unchanged.handed_over)."""
-    try:
-        for step in steps:
-            if type(step) is not Waiting:
-                handed = [step]
-                del step
-                yield handed.pop()
-            elif admission is None:
-                await until_done(step.future)
-            else:
-                admission.waiting_for_pages()
-                try:
+    read once `admission` lets it (how many resources read at once) and each wait told to
+    it. Cancelled or closed, it closes `steps`, whose own cleanup cancels its pending
+    pages. No name holds an item while it waits at its yield for dlt to ask for the next
+    (see unchanged.handed_over)."""
+    async with admission if admission is not None else nullcontext():
+        try:
+            for step in steps:
+                if type(step) is not Waiting:
+                    handed = [step]
+                    del step
+                    yield handed.pop()
+                elif admission is None:
                     await until_done(step.future)
-                finally:
-                    admission.got_pages()
-    finally:
-        steps.close()
+                else:
+                    admission.waiting_for_pages()
+                    try:
+                        await until_done(step.future)
+                    finally:
+                        admission.got_pages()
+        finally:
+            steps.close()
 
 
 async def until_done(future: Future) -> None:
