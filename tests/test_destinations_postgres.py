@@ -25,6 +25,7 @@ import pytest
 
 from pmcrm.destinations import Target
 from pmcrm.errors import SettingsError
+from pmcrm.first_loads import _empty_asked_at_once
 from pmcrm.load_settings import dlt_settings
 from pmcrm.pipeline import SyncRequest, make_pipeline, run_sync
 from tests.helpers import POSTGRES_URL, postgres_dataset
@@ -164,3 +165,12 @@ def test_without_the_adbc_driver_postgres_is_a_settings_error(monkeypatch):
     monkeypatch.setattr("pmcrm.destinations.POSTGRES_DRIVER", "no_such_driver_module")
     with pytest.raises(SettingsError, match="pip install adbc-driver-postgresql"):
         Target(destination="postgres").check()
+
+
+def test_which_tables_are_empty_is_asked_in_one_query_in_postgresql_too(tmp_path, dataset):
+    first, pipeline = sync_tasks(tmp_path, dataset, [task(1)])
+    assert first.ok, first.error
+    with pipeline.sql_client() as client:
+        assert _empty_asked_at_once(client, ["tasks", "_dlt_loads"]) == set()
+        client.execute_sql(f'DELETE FROM "{dataset}".tasks')
+        assert _empty_asked_at_once(client, ["tasks", "_dlt_loads"]) == {"tasks"}

@@ -5,7 +5,9 @@ are replaced, none duplicated, deleted rows marked."""
 from __future__ import annotations
 
 import pytest
+from dlt.destinations.impl.duckdb.sql_client import DuckDbSqlClient
 
+from pmcrm.first_loads import empty_tables
 from pmcrm.pipeline import make_pipeline, run_sync
 from pmcrm.sandbox import Sandbox, SandboxOptions
 from pmcrm.source import _ResourceRun
@@ -97,3 +99,27 @@ def test_a_first_sync_hands_dlt_an_empty_typed_table_only_for_a_resource_without
     assert "loss_reason" in tables(pipeline)
     for name in RESOURCES:
         assert_table_equals_truth(pipeline, name, api.truth(name))
+
+
+def test_empty_and_missing_tables_are_told_apart_from_loaded_ones_in_one_query_when_all_exist(api, sync,
+                                                                                             monkeypatch):
+    first, pipeline = sync(resources=RESOURCES)
+    assert first.ok, first.error
+    with pipeline.sql_client() as client:
+        client.execute_sql(f"DELETE FROM {client.make_qualified_table_name('invoice_items')}")
+    queries: list[str] = []
+    execute = DuckDbSqlClient.execute_sql
+
+    def counted(client, sql, *args, **kwargs):
+        if "INFORMATION_SCHEMA" not in sql:  # has_dataset(), asked first either way
+            queries.append(sql)
+        return execute(client, sql, *args, **kwargs)
+
+    monkeypatch.setattr(DuckDbSqlClient, "execute_sql", counted)
+    assert empty_tables(pipeline, RESOURCES) == {"invoice_items"}
+    assert len(queries) == 1, "one query for every table, not one each"
+
+    queries.clear()
+    assert empty_tables(pipeline, [*RESOURCES, "loss_reason"]) == {"invoice_items", "loss_reason"}, \
+        "a table never created (a resource selected for the first time) is empty too"
+    assert len(queries) == 1 + len(RESOURCES) + 1, "after that one, each table is asked on its own"

@@ -18,20 +18,38 @@ from pmcrm.deletions import ReadLedger
 def empty_tables(pipeline: dlt.Pipeline, tables: Iterable[str]) -> set[str]:
     """The tables that do not exist in the destination or hold no rows."""
     tables = list(tables)
-    empty: set[str] = set()
     try:
         with pipeline.sql_client() as client:
             if not client.has_dataset():
                 return set(tables)
-            for table in tables:
-                query = f"SELECT 1 FROM {client.make_qualified_table_name(table)} LIMIT 1"
-                try:
-                    if not client.execute_sql(query):
-                        empty.add(table)
-                except (DatabaseUndefinedRelation, DestinationUndefinedEntity):
-                    empty.add(table)
+            try:
+                return _empty_asked_at_once(client, tables)
+            except Exception:  # noqa: BLE001 - a table is missing (a new resource): ask one by one
+                return _empty_asked_one_by_one(client, tables)
     except DestinationUndefinedEntity:
         return set(tables)
+
+
+def _empty_asked_at_once(client: Any, tables: list[str]) -> set[str]:
+    """One query for every table. Why: a query per table was 36 round trips on every sync
+    (0.03-0.05 s into a local DuckDB file, 36 network round trips to a remote database)."""
+    if not tables:
+        return set()
+    asks = [f"SELECT %s AS name, EXISTS (SELECT 1 FROM {client.make_qualified_table_name(table)}) AS has_rows"
+            for table in tables]
+    rows = client.execute_sql(" UNION ALL ".join(asks), *tables)
+    return {name for name, has_rows in rows if not has_rows}
+
+
+def _empty_asked_one_by_one(client: Any, tables: list[str]) -> set[str]:
+    empty: set[str] = set()
+    for table in tables:
+        query = f"SELECT 1 FROM {client.make_qualified_table_name(table)} LIMIT 1"
+        try:
+            if not client.execute_sql(query):
+                empty.add(table)
+        except (DatabaseUndefinedRelation, DestinationUndefinedEntity):
+            empty.add(table)
     return empty
 
 
