@@ -88,17 +88,20 @@ class Outcome:
 
 def simulate(limit: int | None, requests: int, workers: int = 16, latency: float = 0.05,
              told: float | None = None, retry_after: bool = True, jitter: float | Callable[[float], float] = 0.01,
-             seed: int = 1,
+             seed: int = 1, remembered: float | None = None,
              gateway_kind: type = SlidingWindowGateway) -> Outcome:
     """`requests` requests against a gateway allowing `limit` per second (`gateway_kind`: a
     sliding window, or SteadyGateway); `told` is the limit given to the client
-    (--rate-limit); latency varies by up to `jitter` seconds (or `jitter(t)` at time t).
+    (--rate-limit), `remembered` one an earlier run learnt (pmcrm.remembered_limit); latency
+    varies by up to `jitter` seconds (or `jitter(t)` at time t).
     A worker waiting for its turn is woken by news (the limiter's epoch), as the real
     `acquire` is by its condition, and plans again."""
     noise, clock = random.Random(seed), Clock()
     limiter = RateLimiter(told, clock=clock, sleep=lambda seconds: None)
     learnt: list[tuple[int, float]] = []
     limiter.on_limit = lambda limit: learnt.append((limiter.throttled, limit))
+    if remembered is not None:
+        limiter.remember(remembered, "2026-12-01")
     gateway = gateway_kind(limit)
     events: list = []
     order = 0

@@ -84,7 +84,8 @@ class ApiClient:
         require_encryption(base_url, self.settings.allow_http)
         self.stats = stats if stats is not None else RequestStats()
         self.limiter = RateLimiter(self.settings.rate_limit)
-        self.transport = Transport(self.settings, self.limiter, self.stats, split_base_url(base_url)[0])
+        self.origin = split_base_url(base_url)[0]  # scheme://host[:port]: whose rate limit is learnt
+        self.transport = Transport(self.settings, self.limiter, self.stats, self.origin)
 
     @property
     def location(self) -> ApiLocation:

@@ -65,6 +65,8 @@ window per key, what real gateways do; a token bucket of N per second is close t
   LIMIT_STEP_TRIAL is followed by one twice as big; refused, the step is undone and the next
   first step waits twice as long (a limit told too high costs a refusal or two each time,
   ever more rarely; the first limit learnt, with none known before, never rises).
+- A limit an earlier run learnt (pmcrm.remembered_limit) is handed over before the first
+  request (`remember`) and paced from it, as a limit learnt in this run.
 - `Retry-After`: a whole number of seconds ("1") is often far longer than the wait the
   window needs; the window decides when requests resume. Should a request that left
   after such a resumption be refused again within the Retry-After, the API means it: from
@@ -168,6 +170,7 @@ class RateLimiter:
         self._restart_pace: float | None = None  # where it starts again after a refusal that told no limit
         self._doubt: _Doubt | None = None  # a refusal that may tell a lower limit, until a probe answers
         self.on_limit: Callable[[float], None] | None = None  # told each limit learnt (the live display)
+        self.remembered_on: str | None = None  # the day an earlier run learnt the limit handed over (remember)
 
     @property
     def rate(self) -> float | None:
@@ -188,13 +191,35 @@ class RateLimiter:
                 return max(int(self.limit), 1)
             return self._fewest_refused_at
 
+    def remember(self, limit: float, learnt_on: str) -> bool:
+        """Pace from the first request at `limit`, learnt by an earlier run on `learnt_on`
+        (pmcrm.remembered_limit), as if learnt in this one: refusals still lower it. Not once
+        a limit is told or known, or a request has left; True if taken."""
+        with self._changed:
+            if self.limit is not None or self._sent or self.throttled:
+                return False
+            self.limit, self.remembered_on = float(limit), learnt_on
+            self._limit_changed(self.clock())
+        if self.on_limit is not None:
+            self.on_limit(self.limit)
+        return True
+
+    @property
+    def learnt(self) -> float | None:
+        """The limit a next run may start from: the one learnt (or handed over by
+        `remember`) and confirmed by the end of this run; None when told or unknown."""
+        with self._changed:
+            if self.ceiling is not None or self.limit is None:
+                return None
+            return self._limit_before_step if self._limit_before_step is not None else self.limit
+
     def finding(self) -> str | None:
         """What the run learnt about the API's rate limit, in words for the summary (None
         when no request was refused). Why: the retries alone ("http 429: 4") leave the
         user to guess the limit; here it is, with the setting that avoids the refusals."""
         with self._changed:
             if not self.throttled:
-                return None
+                return self._remembered_finding()
             refused = f"{self.throttled} request{'s' if self.throttled != 1 else ''} refused and retried"
             if self.limit is None:
                 fewest = self._fewest_refused_at  # suggested_rate, the limit being unknown
@@ -217,6 +242,13 @@ class RateLimiter:
             return (f"{refused} at --rate-limit {self.ceiling:g}: requests reached the API closer together "
                     "than they left (network or CPU delays), or the API allows no burst; the pacer widened "
                     "its margin")
+
+    def _remembered_finding(self) -> str | None:
+        if self.remembered_on is None:
+            return None
+        return (f"paced at {self.limit:g} requests per second from the first request, the limit learnt from the "
+                f"API's refusals on {self.remembered_on} and remembered since; none refused (--rate-limit N sets a "
+                "limit yourself)")
 
     # ------------------------------------------------------------------ leaving
     def acquire(self) -> float:

@@ -22,6 +22,7 @@ from dlt.common.configuration import configspec
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.schema.utils import has_table_seen_data
 
+from pmcrm import remembered_limit
 from pmcrm.admission import Admission
 from pmcrm.client import ApiClient, Page
 from pmcrm.convert import PageConverter, TableBatcher
@@ -151,9 +152,18 @@ class _ResourceRun:
         each resource last read completely (LAST_COMPLETE_READS), to tell revoked rights
         apart, and the number of its last page (LAST_PAGES), which the next full read
         checks first (one request fewer: pmcrm.pages). A merged resource without update
-        timestamp is loaded only if its rows differ from those it loaded last (unchanged.py)."""
+        timestamp is loaded only if its rows differ from those it loaded last (unchanged.py).
+        The rate limit an earlier run learnt paces the first request, and what this run
+        knows of it is kept as each resource ends (pmcrm.remembered_limit)."""
         # Looked up once (dlt's context lookup costs ~1 ms); the dict lives for the whole run.
         state = dlt.current.source_state()
+        remembered_limit.recall(state, self.client.limiter, self.client.origin)
+        try:
+            yield from self._steps(since, state)
+        finally:
+            remembered_limit.keep(state, self.client.limiter, self.client.origin)
+
+    def _steps(self, since: datetime | None, state: dict) -> Generator[pa.Table | Waiting, None, None]:
         last_reads, last_pages = (state.setdefault(key, {}) for key in (LAST_COMPLETE_READS, LAST_PAGES))
         batcher = TableBatcher(self.converter)
         fingerprint, loaded, held = self._unchanged_check()

@@ -1,0 +1,65 @@
+"""A rate limit learnt from the API's refusals, remembered for the pipeline's next runs:
+they pace at it from their first request instead of learning it again from refusals of
+their own. Why: not told `--rate-limit`, every nightly run paid the learning again: 4-8
+refusals at 5-50 requests/s, about 20 and 1.2x the ideal at 1-3/s (benchmarks/README.md).
+
+Kept in dlt's source state, so it is loaded with the data and restored from the
+destination like the cursors (a failed run's state is discarded: it remembers nothing).
+It holds for the API host it was learnt from, for REMEMBER_FOR: after that a run learns
+again, so a plan that allows more is found. A run told `--rate-limit` paces at that and
+forgets the remembered limit (the user has said what it is). Paced as a limit learnt in
+the run: refusals still lower it, and the lower limit is what is remembered. A limit
+learnt from a lone refusal is not remembered: a gateway's one-off 429 (an overload, a
+deploy) tells no plan, and would have paced a week of runs at whatever the count was.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pmcrm.ratelimit import RateLimiter
+
+STATE_KEY = "learnt_rate_limit"  # source state: {"requests_per_second", "learnt_at" (ISO, UTC), "host"}
+REMEMBER_FOR = timedelta(days=7)
+REFUSALS_TO_REMEMBER = 2  # a limit's first refusals: the requests in flight when it is met (4-8 at 5-50/s)
+
+
+def recall(state: dict[str, Any], limiter: RateLimiter, host: str, now: datetime | None = None) -> bool:
+    """Hand the limiter the limit an earlier run learnt from `host`, if still fresh and
+    nothing is told or known yet; True if it paces at it now."""
+    kept = _fresh(state, host, now or datetime.now(UTC))
+    return kept is not None and limiter.remember(kept["requests_per_second"], kept["learnt_at"][:10])
+
+
+def keep(state: dict[str, Any], limiter: RateLimiter, host: str, now: datetime | None = None) -> None:
+    """Write what the run knows of `host`'s limit now (called as each resource ends: the last
+    one leaves the run's final word). A limit handed over unchanged keeps its date; a
+    stale memory that nothing replaced is dropped, and a told limit drops any."""
+    now = now or datetime.now(UTC)
+    if limiter.ceiling is not None:
+        state.pop(STATE_KEY, None)
+        return
+    learnt = limiter.learnt
+    if learnt is None or (limiter.remembered_on is None and limiter.throttled < REFUSALS_TO_REMEMBER):
+        if STATE_KEY in state and _fresh(state, host, now) is None:
+            del state[STATE_KEY]
+        return
+    kept = _fresh(state, host, now)
+    if kept is not None and kept["requests_per_second"] == learnt:
+        return
+    state[STATE_KEY] = {"requests_per_second": learnt, "learnt_at": now.isoformat(timespec="seconds"), "host": host}
+
+
+def _fresh(state: dict[str, Any], host: str, now: datetime) -> dict[str, Any] | None:
+    kept = state.get(STATE_KEY)
+    if not isinstance(kept, dict) or kept.get("host") != host:
+        return None
+    try:
+        learnt_at = datetime.fromisoformat(kept["learnt_at"])
+        rate = float(kept["requests_per_second"])
+    except (KeyError, TypeError, ValueError):
+        return None  # written by something else: learnt again
+    if rate <= 0 or not timedelta(0) <= now - learnt_at <= REMEMBER_FOR:
+        return None
+    return kept
