@@ -215,8 +215,9 @@ class RateLimiter:
 
     def finding(self) -> str | None:
         """What the run learnt about the API's rate limit, in words for the summary (None
-        when no request was refused). Why: the retries alone ("http 429: 4") leave the
-        user to guess the limit; here it is, with the setting that avoids the refusals."""
+        when no request was refused and no remembered limit paced the run). Why: the
+        retries alone ("http 429: 4") leave the user to guess the limit; here it is, with
+        the setting that avoids the refusals."""
         with self._changed:
             if not self.throttled:
                 return self._remembered_finding()
