@@ -49,6 +49,14 @@ def test_no_limit_is_recalled_from_another_host_after_a_week_or_from_what_cannot
     assert limiter.limit is None and limiter.finding() is None
 
 
+def test_what_is_remembered_names_the_host_without_a_user_or_password_the_url_carried():
+    state = {}
+    keep(state, simulate(limit=8, requests=200).limiter, "https://me:s3cret-pass@acme.example.com:8443", NOW)
+    assert state[STATE_KEY]["host"] == "https://acme.example.com:8443"
+    assert "s3cret" not in str(state)
+    assert recall(state, RateLimiter(), "https://acme.example.com:8443", NOW)
+
+
 def test_a_told_limit_wins_over_the_remembered_one_and_forgets_it():
     state, limiter = memory(8.0), RateLimiter(20)
     assert not recall(state, limiter, HOST, NOW)

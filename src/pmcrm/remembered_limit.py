@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from pmcrm.ratelimit import RateLimiter
 
@@ -28,7 +29,7 @@ REFUSALS_TO_REMEMBER = 2  # a limit's first refusals: the requests in flight whe
 def recall(state: dict[str, Any], limiter: RateLimiter, host: str, now: datetime | None = None) -> bool:
     """Hand the limiter the limit an earlier run learnt from `host`, if still fresh and
     nothing is told or known yet; True if it paces at it now."""
-    kept = _fresh(state, host, now or datetime.now(UTC))
+    kept = _fresh(state, _without_credentials(host), now or datetime.now(UTC))
     return kept is not None and limiter.remember(kept["requests_per_second"], kept["learnt_at"][:10])
 
 
@@ -36,7 +37,7 @@ def keep(state: dict[str, Any], limiter: RateLimiter, host: str, now: datetime |
     """Write what the run knows of `host`'s limit now (called as each resource ends: the last
     one leaves the run's final word). A limit handed over unchanged keeps its date; a
     stale memory that nothing replaced is dropped, and a told limit drops any."""
-    now = now or datetime.now(UTC)
+    now, host = now or datetime.now(UTC), _without_credentials(host)
     if limiter.ceiling is not None:
         state.pop(STATE_KEY, None)
         return
@@ -63,3 +64,11 @@ def _fresh(state: dict[str, Any], host: str, now: datetime) -> dict[str, Any] | 
     if rate <= 0 or not timedelta(0) <= now - learnt_at <= REMEMBER_FOR:
         return None
     return kept
+
+
+def _without_credentials(origin: str) -> str:
+    """scheme://host[:port] without a user or password a base URL may carry: the state is
+    loaded into the destination."""
+    parts = urlsplit(origin)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
