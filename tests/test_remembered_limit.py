@@ -12,9 +12,9 @@ import pytest
 
 from pmcrm.pipeline import run_sync
 from pmcrm.ratelimit import RateLimiter
-from pmcrm.remembered_limit import REMEMBER_FOR, STATE_KEY, keep, recall
+from pmcrm.remembered_limit import REMEMBER_FOR, STATE_KEY, describe, keep, recall
 from pmcrm.sandbox import Sandbox
-from tests.helpers import sync_request
+from tests.helpers import invoke, sync_args, sync_request
 from tests.rate_limit_sim import Gateway, simulate
 
 HOST = "https://acme.example.com"
@@ -151,3 +151,23 @@ def test_a_plan_cut_between_two_nights_is_learnt_again_and_the_lower_limit_remem
         after = run_sync(sync_request(api, tmp_path, resources=resources))
         assert after.ok, after.error
         assert api.stats()["rate_limited"] == 0, "the lower limit was remembered"
+
+
+def test_pmcrm_state_says_which_limit_is_remembered_until_when(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with Sandbox(rows=300, latency=0.05, rate_limit=8) as api:
+        synced = invoke(*sync_args(api, "--resources", "tasks,lead,invoice,account,projects,bank_account"))
+        assert synced.exit_code == 0, synced.output
+        base_url = api.base_url
+    shown = invoke("state", "--duckdb-file", "cli.duckdb")
+    assert shown.exit_code == 0, shown.output
+    until = (datetime.now(UTC) + REMEMBER_FOR).date()
+    assert (f"rate limit remembered: 8 requests per second for {base_url}, learnt from its refusals on "
+            f"{datetime.now(UTC).date()}; syncs not told --rate-limit pace at it until {until}") in " ".join(
+        shown.output.split())
+
+
+def test_a_stale_or_missing_memory_is_not_described():
+    assert describe(memory(age=timedelta(days=8)), NOW) is None
+    assert describe({}, NOW) is None
+    assert describe({STATE_KEY: {"requests_per_second": 8}}, NOW) is None

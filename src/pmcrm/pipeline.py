@@ -36,7 +36,7 @@ from pmcrm.memory import lean_allocators
 from pmcrm.progress import NO_PROGRESS, Progress
 from pmcrm.redact import redact, register_secret
 from pmcrm.resolve_once import capabilities_once
-from pmcrm.resource_state import ResourceState, resource_states, start_date_note
+from pmcrm.resource_state import PipelineState, pipeline_state, start_date_note
 from pmcrm.runs import SyncResult, record_run, runs_row
 from pmcrm.source import ReadOptions, RunRecord, pmcrm_source, select_resources
 from pmcrm.transport import HttpSettings
@@ -183,10 +183,10 @@ def _recorded_sync(request: SyncRequest) -> SyncResult:
     return result
 
 
-def read_state(request: SyncRequest) -> list[ResourceState]:
+def read_state(request: SyncRequest) -> PipelineState:
     """Per selected resource: how it is written, its cursor, its last complete read and the
-    rows its table holds - as the destination has them (state is restored from there first,
-    as a sync would), under the pipeline's lock."""
+    rows its table holds; and the rate limit remembered - as the destination has them (state
+    is restored from there first, as a sync would), under the pipeline's lock."""
     request.target.check()
     destination = request.target.make()
     traits = request.target.traits(destination)
@@ -194,7 +194,7 @@ def read_state(request: SyncRequest) -> list[ResourceState]:
     with pipeline_lock(request.pipeline_name, request.pipelines_dir):
         pipeline = make_pipeline(request, destination)
         pipeline.sync_destination()
-        return resource_states(pipeline, traits, read_modes(names, request.read, traits), names)
+        return pipeline_state(pipeline, traits, read_modes(names, request.read, traits), names)
 
 
 def check_settings(request: SyncRequest) -> None:

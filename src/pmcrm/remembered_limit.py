@@ -52,6 +52,18 @@ def keep(state: dict[str, Any], limiter: RateLimiter, host: str, now: datetime |
     state[STATE_KEY] = {"requests_per_second": learnt, "learnt_at": now.isoformat(timespec="seconds"), "host": host}
 
 
+def describe(state: dict[str, Any], now: datetime | None = None) -> str | None:
+    """The remembered limit in words (`pmcrm state`), None when there is none or it is stale."""
+    kept = state.get(STATE_KEY)
+    host = kept.get("host") if isinstance(kept, dict) else None
+    kept = _fresh(state, host, now or datetime.now(UTC)) if isinstance(host, str) else None
+    if kept is None:
+        return None
+    until = (datetime.fromisoformat(kept["learnt_at"]) + REMEMBER_FOR).date()
+    return (f"rate limit remembered: {float(kept['requests_per_second']):g} requests per second for {host}, learnt "
+            f"from its refusals on {kept['learnt_at'][:10]}; syncs not told --rate-limit pace at it until {until}")
+
+
 def _fresh(state: dict[str, Any], host: str, now: datetime) -> dict[str, Any] | None:
     kept = state.get(STATE_KEY)
     if not isinstance(kept, dict) or kept.get("host") != host:

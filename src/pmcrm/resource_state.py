@@ -15,9 +15,19 @@ from typing import Any
 
 import dlt
 
+from pmcrm import remembered_limit
 from pmcrm.deletions import DELETED_AT
 from pmcrm.destinations import DestinationTraits
 from pmcrm.source import LAST_COMPLETE_READS, SOURCE_NAME, ReadOptions, select_resources
+
+
+@dataclass
+class PipelineState:
+    """What `pmcrm state` shows: one ResourceState per resource, and the rate limit the
+    pipeline remembers (pmcrm.remembered_limit), in words."""
+
+    resources: list[ResourceState]
+    rate_limit: str | None
 
 
 @dataclass
@@ -65,6 +75,12 @@ def start_date_note(pipeline: dlt.Pipeline, selected: Sequence[str], read: ReadO
         return None
     return (f"--start-date {read.start_date} applies to a first run only; these already have a cursor and were "
             f"read from it: {', '.join(kept)}. To read from the start date again: --full-refresh --start-date ...")
+
+
+def pipeline_state(pipeline: dlt.Pipeline, traits: DestinationTraits, modes: dict[str, str],
+                   resources: Sequence[str] | None = None) -> PipelineState:
+    source_state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {})
+    return PipelineState(resource_states(pipeline, traits, modes, resources), remembered_limit.describe(source_state))
 
 
 def resource_states(pipeline: dlt.Pipeline, traits: DestinationTraits, modes: dict[str, str],

@@ -32,9 +32,10 @@ def state_command(destination: str, duckdb_file: str, dataset: str, pipeline_nam
     request = SyncRequest.from_flags(base_url="", api_key="", destination=destination, duckdb_file=duckdb_file,
                                      dataset=dataset, pipeline_name=pipeline_name, resources=split_list(resources))
     try:
-        states = read_state(request)
+        remembered = read_state(request)
     except PmcrmError as exc:
         fail(str(exc), exc.exit_code)
+    states = remembered.resources
     if as_json:
         click.echo(json.dumps([state.as_dict() for state in states]))
         return
@@ -45,5 +46,7 @@ def state_command(destination: str, duckdb_file: str, dataset: str, pipeline_nam
         table.add_row(state.resource, state.mode, state.cursor or "-", state.last_complete_read or "-",
                       "-" if state.rows is None else str(state.rows))
     console.print(table)
+    if remembered.rate_limit:
+        console.print(remembered.rate_limit)
     if not any(state.last_complete_read or state.cursor for state in states):
         console.print("[yellow]no sync has loaded this pipeline into this destination yet[/]")
