@@ -4,6 +4,10 @@ simulated time. One row per gateway, limit and round trip; medians and worst of 
 
     .venv/bin/python benchmarks/rate_limit_table.py --limit 1 --limit 2 --limit 3 --gateway sliding --gateway fixed
     .venv/bin/python benchmarks/rate_limit_table.py --limit 3 --told 4 --gateway fixed
+    .venv/bin/python benchmarks/rate_limit_table.py --next-run --gateway steady --limit 20
+
+`--next-run`: each seed's sync is followed by the pipeline's next run, which starts from the
+limit the first learnt (pmcrm.remembered_limit); the row shows that next run.
 
 A real sync differs by its threads and clock (the benchmark's scenario 3 measures those);
 the simulation shows what the pacer's rules do, over many seeds, in seconds.
@@ -35,9 +39,11 @@ GATEWAYS = {"sliding": SlidingWindowGateway, "fixed": FixedWindowGateway, "stead
 @click.option("--seeds", default=6, show_default=True, type=click.IntRange(1))
 @click.option("--jitter", default=0.02, show_default=True, type=click.FloatRange(min=0.0),
               help="Seconds of latency variation.")
-def main(gateways, limits, told, rtts, requests, seeds, jitter) -> None:
+@click.option("--next-run", is_flag=True, help="Show the next run, paced from the limit the first learnt.")
+def main(gateways, limits, told, rtts, requests, seeds, jitter, next_run) -> None:
     click.echo(f"{requests} requests, 16 in flight, {seeds} seeds, jitter {jitter * 1000:g} ms"
-               + (f", told {told:g}/s" if told else ", not told") + "\n")
+               + (f", told {told:g}/s" if told else ", not told")
+               + (": the next run, from the limit the first learnt" if next_run else "") + "\n")
     click.echo("| gateway | limit | round trip | time vs ideal (median, worst) | refused (median, max) | limit kept at the end |")
     click.echo("|---|---:|---:|---:|---:|---|")
     for gateway in gateways:
@@ -45,6 +51,10 @@ def main(gateways, limits, told, rtts, requests, seeds, jitter) -> None:
             for rtt in rtts:
                 outcomes = [simulate(limit, requests, latency=rtt, told=told, seed=seed, jitter=jitter,
                                      gateway_kind=GATEWAYS[gateway]) for seed in range(1, seeds + 1)]
+                if next_run:
+                    outcomes = [simulate(limit, requests, latency=rtt, told=told, seed=seed, jitter=jitter,
+                                         gateway_kind=GATEWAYS[gateway], remembered=first.limiter.learnt)
+                                for seed, first in enumerate(outcomes, start=1)]
                 ratios = [o.seconds / (requests / limit) for o in outcomes]
                 refused = [o.refused for o in outcomes]
                 kept = sorted({f"{o.limiter.limit:g}" if o.limiter.limit is not None else "none" for o in outcomes})
