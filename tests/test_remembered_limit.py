@@ -1,8 +1,8 @@
 """A rate limit learnt from the API's refusals is remembered with the pipeline's state: the
 next runs pace at it from their first request and are refused nothing. It holds for the
-host it was learnt from, for a week, and never over a told `--rate-limit`. A remembered
-limit the API no longer allows (a plan cut) is learnt again from refusals, and the lower
-one remembered."""
+host it was learnt from, for a week; a told `--rate-limit` wins and forgets it; a lone
+refusal teaches nothing to remember. A remembered limit the API no longer allows (a plan
+cut) is learnt again from refusals, and the lower one remembered. `pmcrm state` shows it."""
 
 from __future__ import annotations
 
