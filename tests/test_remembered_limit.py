@@ -41,8 +41,10 @@ def test_a_limit_learnt_days_ago_from_the_same_host_paces_the_first_request():
     memory(limit=0),
     {STATE_KEY: {"requests_per_second": "many", "learnt_at": NOW.isoformat(), "host": HOST}},
     {STATE_KEY: "8/s"},
+    {STATE_KEY: {"requests_per_second": 8, "learnt_at": "2026-12-06T03:00:00", "host": HOST}},
     {},
-], ids=["another host", "older than a week", "in the future", "zero", "not a number", "not a record", "none"])
+], ids=["another host", "older than a week", "in the future", "zero", "not a number", "not a record",
+        "a time without its zone", "none"])
 def test_no_limit_is_recalled_from_another_host_after_a_week_or_from_what_cannot_be_read(state):
     limiter = RateLimiter()
     assert not recall(state, limiter, HOST, NOW)

@@ -69,13 +69,11 @@ def _fresh(state: dict[str, Any], host: str, now: datetime) -> dict[str, Any] | 
     if not isinstance(kept, dict) or kept.get("host") != host:
         return None
     try:
-        learnt_at = datetime.fromisoformat(kept["learnt_at"])
+        age = now - datetime.fromisoformat(kept["learnt_at"])  # a time without its zone: TypeError
         rate = float(kept["requests_per_second"])
     except (KeyError, TypeError, ValueError):
         return None  # written by something else: learnt again
-    if rate <= 0 or not timedelta(0) <= now - learnt_at <= REMEMBER_FOR:
-        return None
-    return kept
+    return kept if rate > 0 and timedelta(0) <= age <= REMEMBER_FOR else None
 
 
 def _without_credentials(origin: str) -> str:
