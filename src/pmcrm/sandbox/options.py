@@ -34,12 +34,12 @@ CHOICES = {  # option -> its allowed values (the CLI offers the same)
     "rate_limit_window": RATE_LIMIT_WINDOWS,
 }
 MAPPING_FLAGS = {"rows_per_resource": "--rows-for", "unavailable": "--unavailable"}  # repeatable NAME=N
+RESERVED_PARAMS = ("api_key", "page")
 
 
 def flag_for(name: str) -> str:
     """The command-line flag that sets the SandboxOptions field `name`."""
     return MAPPING_FLAGS.get(name, "--" + name.replace("_", "-"))
-RESERVED_PARAMS = ("api_key", "page")
 
 
 @dataclass(frozen=True)
